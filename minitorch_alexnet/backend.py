@@ -1,0 +1,92 @@
+"""Where arrays live: NumPy on the CPU, CuPy on a CUDA GPU.
+
+CuPy is imported lazily, the first time a GPU is asked for or a CuPy array is seen, so the
+package imports and runs fully on a machine without CUDA. The layer math is written once
+against the array module ``xp`` (``numpy`` or ``cupy``), as in Chainer's
+``get_array_module``; only the functions that need a raw CUDA kernel branch on ``is_cuda``.
+"""
+import importlib
+import sys
+
+import numpy as np
+
+_cupy = None
+_cupy_import_error = None
+
+
+def cupy_module():
+    """Return the ``cupy`` module, importing it on first use; raise a clear error if missing."""
+    global _cupy, _cupy_import_error
+    if _cupy is None:
+        if _cupy_import_error is not None:
+            raise RuntimeError(_cupy_import_error)
+        try:
+            _cupy = importlib.import_module("cupy")
+        except Exception as error:  # ImportError, or a CUDA library that fails to load
+            _cupy_import_error = (
+                f"CuPy is needed for the GPU but could not be imported ({error}). "
+                "Install it with `pip install .[cuda12]` or `pip install .[cuda13]`."
+            )
+            raise RuntimeError(_cupy_import_error) from error
+    return _cupy
+
+
+def is_cuda(array):
+    """True if ``array`` is a CuPy array. Never imports CuPy: a program that has not imported
+    it cannot hold a CuPy array."""
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(array, cupy.ndarray)
+
+
+def get_array_module(*arrays):
+    """``cupy`` if any argument is a CuPy array, else ``numpy``."""
+    for array in arrays:
+        if is_cuda(array):
+            return sys.modules["cupy"]
+    return np
+
+
+def cuda_available():
+    """True if CuPy imports and sees at least one CUDA device."""
+    try:
+        return cupy_module().cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def parse_device(device):
+    """Normalise a device name to ``("cpu", index)`` or ``("cuda", index)``.
+
+    Accepted: ``"cpu"``, ``"cpu:0"``, ``"cpu:1"`` (simulated CPU devices, used to test the
+    two-column split without two GPUs), ``"cuda"`` (= ``"cuda:0"``), ``"cuda:N"``.
+    """
+    if device is None:
+        return ("cpu", 0)
+    text = str(device).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
+        raise ValueError(f"device must be 'cpu', 'cpu:N', 'cuda' or 'cuda:N', got {device!r}")
+    return (kind, int(index) if index else 0)
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (a name accepted by ``parse_device``); no copy if it is
+    already there."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return cupy_module().asnumpy(array) if is_cuda(array) else np.asarray(array)
+    cupy = cupy_module()
+    with cupy.cuda.Device(index):
+        if is_cuda(array) and array.device.id == index:
+            return array
+        return cupy.asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy copy (or view) of ``array`` wherever it lives."""
+    return cupy_module().asnumpy(array) if is_cuda(array) else np.asarray(array)
+
+
+def device_of(array):
+    """The device name of ``array``: ``"cpu"`` or ``"cuda:N"``."""
+    return f"cuda:{array.device.id}" if is_cuda(array) else "cpu"
