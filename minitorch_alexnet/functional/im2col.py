@@ -1,0 +1,66 @@
+"""im2col and col2im: turning a convolution into one matrix product.
+
+A convolution slides a (C, KH, KW) window over the zero-padded input. ``im2col`` copies every
+window into one column of a matrix, so the convolution becomes ``weights @ cols``.
+
+Layout (shared with the CUDA kernel in ``kernels/im2col.cu``)::
+
+    cols has shape (C*KH*KW, N*OH*OW)
+    row    r = (c*KH + i)*KW + j         which input channel c and kernel offset (i, j)
+    column q = (n*OH + oh)*OW + ow       which image n and output pixel (oh, ow)
+    cols[r, q] = x_padded[n, c, oh*stride + i, ow*stride + j]
+
+Rows of one channel are consecutive, so the rows of channel group g (channels
+g*C/groups ... (g+1)*C/groups - 1) form one contiguous block: a grouped convolution is one
+matrix product per block.
+
+``col2im`` is the adjoint (the transpose) of ``im2col``: every entry of cols is added back to
+the input pixel it was copied from, so an input pixel covered by several windows receives the
+sum of their gradients. Entries that were copied from the zero padding are dropped.
+
+The CPU code loops over the KH*KW kernel offsets (i, j) only; for one offset, the pixels
+``x_padded[:, :, i + stride*oh, j + stride*ow]`` for all (oh, ow) form a strided slice
+``i : i + stride*OH : stride`` of the padded image, which NumPy copies in one step.
+"""
+import numpy as np
+
+from ..backend import is_cuda
+from ._checks import output_size
+from ._dispatch import cuda_ops
+
+
+def im2col(x, kh, kw, stride, pad):
+    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW), layout in the module docstring."""
+    if is_cuda(x):
+        return cuda_ops().im2col(x, kh, kw, stride, pad)
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # Input rows read by output rows oh = 0..OH-1 at kernel row i: i, i+stride, ...
+            window = x_padded[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+            cols[:, i, j] = window.transpose(1, 0, 2, 3)  # (N, C, OH, OW) -> (C, N, OH, OW)
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, x_shape, kh, kw, stride, pad):
+    """cols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W): the adjoint of ``im2col``."""
+    if is_cuda(cols):
+        return cuda_ops().col2im(cols, x_shape, kh, kw, stride, pad)
+    n, c, h, w = x_shape
+    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            # The same strided slice im2col read from; += sums overlapping windows.
+            dx_padded[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += (
+                cols[:, i, j].transpose(1, 0, 2, 3)
+            )
+    if pad:
+        return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
+    return dx_padded
+
+

@@ -1,0 +1,67 @@
+"""Max-pooling, overlapping when stride < size (AlexNet: size 3, stride 2; section 3.4).
+
+Forward: y[n, c, oh, ow] = max_{i, j < size} x_pad[n, c, oh*stride + i, ow*stride + j], where
+padding is -inf so that it is never chosen. OH = (H + 2*pad - size)//stride + 1.
+
+Backward: the maximum is the only input of a window that affects its output, so the window's
+gradient goes to it alone; an input that is the maximum of several overlapping windows
+receives the sum of their gradients.
+
+Ties: when several inputs of a window share the maximum, the FIRST in row-major window order
+(smallest i, then smallest j) takes the whole gradient. The CUDA kernel uses the same rule.
+
+The CPU code loops over the size*size window offsets (i, j), never over pixels: for one offset
+the candidates x_pad[:, :, i + stride*oh, j + stride*ow] form one strided slice.
+"""
+import numpy as np
+
+from ..backend import is_cuda
+from ._checks import check_float_array, check_same_device, check_shape, output_size
+from ._dispatch import cuda_ops
+
+
+def _window_slice(offset, stride, count):
+    """Rows (or columns) read at window offset ``offset`` by outputs 0..count-1."""
+    return slice(offset, offset + stride * count, stride)
+
+
+def max_pool2d_forward(x, size=3, stride=2, pad=0):
+    """x (N, C, H, W) -> ``(y, cache)``, y (N, C, OH, OW); the cache records the argmax."""
+    check_float_array("x", x, ndim=4)
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if pad > size // 2:
+        raise ValueError(f"pad must be at most size//2 = {size // 2} (a window of padding only "
+                         f"has no maximum), got pad={pad}")
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    if is_cuda(x):
+        return cuda_ops().max_pool2d_forward(x, size, stride, pad)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
+    best_offset = np.zeros((n, c, oh, ow), dtype=np.int32)   # i*size + j of the maximum
+    for i in range(size):
+        for j in range(size):
+            candidate = x_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)]
+            better = candidate > best          # strict: an equal later value does not win
+            best = np.where(better, candidate, best)
+            best_offset = np.where(better, i * size + j, best_offset)
+    return best, (x.shape, best_offset, size, stride, pad)
+
+
+def max_pool2d_backward(dy, cache):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its argmax."""
+    check_float_array("dy", dy, ndim=4)
+    if is_cuda(dy):
+        return cuda_ops().max_pool2d_backward(dy, cache)
+    x_shape, best_offset, size, stride, pad = cache
+    check_same_device(dy=dy, argmax=best_offset)
+    check_shape("dy", dy, best_offset.shape)
+    n, c, h, w = x_shape
+    oh, ow = best_offset.shape[2:]
+    dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
+    for i in range(size):
+        for j in range(size):
+            routed = np.where(best_offset == i * size + j, dy, 0)
+            dx_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)] += routed
+    return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
