@@ -1,0 +1,11 @@
+"""The GPU path: our CUDA kernels (``kernels/*.cu``) run through CuPy, and their CPU emulation.
+
+- ``loader``: finds the ``.cu`` files, compiles each once per process with ``cupy.RawModule``.
+- ``host``: the host half of every kernel (sizes, allocation, grid/block, arguments), shared
+  by the GPU and the emulation so that both launch the same shape.
+- ``ops``: the operations on CuPy arrays, called by ``minitorch_alexnet.functional``.
+- ``emulate``: the same kernels compiled for the CPU with g++, on NumPy arrays.
+- ``bench``: per-layer GPU timings of AlexNet (``gpu_layer_benchmark``).
+
+Importing this package never imports CuPy.
+"""
