@@ -29,7 +29,8 @@ def check_shape(name, array, expected):
     """``array.shape == expected``; ``None`` entries in ``expected`` match any size."""
     shape = tuple(array.shape)
     if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
-        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        shown = ", ".join("*" if e is None else str(e) for e in expected)
+        shown = f"({shown},)" if len(expected) == 1 else f"({shown})"   # (2,) like Python
         raise ValueError(f"{name} must have shape {shown}, got {shape}")
 
 
