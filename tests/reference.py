@@ -168,3 +168,9 @@ def assert_matches(actual, expected, dtype=None):
     scale = max(np.max(np.abs(e), initial=0.0), 1e-30)
     error = np.max(np.abs(a - e), initial=0.0) / scale
     assert error <= tol, f"max relative error {error:.3g} > {tol:g}"
+
+
+def assert_gradients_pass(results, tolerance=1e-6):
+    """``results`` from ``gradcheck.check_layer``: every relative error below ``tolerance``."""
+    for name, (error, method) in results.items():
+        assert error < tolerance, f"d{name}: relative error {error:.3g} ({method}) >= {tolerance:g}"
