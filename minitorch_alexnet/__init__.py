@@ -6,3 +6,7 @@
 - ``minitorch_alexnet.gradcheck``: centred-difference gradient checks.
 """
 __version__ = "0.1.0"
+
+from .model import AlexNet  # noqa: E402  (imports NumPy only; CuPy stays lazy)
+
+__all__ = ["AlexNet"]

@@ -1,0 +1,78 @@
+"""SGD with momentum and weight decay, the paper's update rule (section 5).
+
+For every weight w with gradient g = dL/dw, learning rate lr, momentum m = 0.9 and weight
+decay wd = 0.0005::
+
+    v <- m * v - wd * lr * w - lr * g
+    w <- w + v
+
+Unlike PyTorch's SGD (which folds the learning rate in after the momentum: v <- m v + g + wd w;
+w <- w - lr v), the paper's velocity carries the learning rate, so changing lr mid-run does not
+rescale the velocity already built up. The paper decays every weight, biases included.
+
+Each parameter piece is updated where it lives: with two columns on two devices, column k's
+velocity and update stay on device k.
+"""
+import numpy as np
+
+from .backend import device_of, get_array_module, to_device, to_numpy
+
+
+class SGD:
+    """The paper's momentum SGD over ``model.parameters()`` (name, column, param, grad)."""
+
+    def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=5e-4):
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.model, self.lr, self.momentum, self.weight_decay = model, lr, momentum, weight_decay
+        self.velocity = {}   # (name, column) -> array on the parameter's device
+
+    def step(self):
+        """Apply one update to every parameter, in place."""
+        for name, column, param, grad in self.model.parameters():
+            if grad is None:
+                raise RuntimeError(f"{name} has no gradient: call model.backward() before step()")
+            key = (name, column)
+            xp = get_array_module(param)
+            velocity = self.velocity.get(key)
+            if velocity is None:
+                velocity = self.velocity[key] = xp.zeros_like(param)
+            # v <- m v - wd lr w - lr g   (computed in place, no temporaries of param's size kept)
+            velocity *= self.momentum
+            velocity -= (self.weight_decay * self.lr) * param
+            velocity -= self.lr * grad
+            param += velocity
+
+    def state_dict(self):
+        """Velocities as NumPy arrays named ``velocity/<param>``, laid out like the model's
+        ``state_dict()`` (columns concatenated), so optimizer state moves between one and two
+        columns like the weights do; plus ``lr``."""
+        pieces = {}
+        for name, column, param, _ in self.model.parameters():
+            velocity = self.velocity.get((name, column))
+            pieces.setdefault(name, []).append(
+                np.zeros(param.shape, param.dtype) if velocity is None else to_numpy(velocity))
+        state = {f"velocity/{name}": np.concatenate(parts) for name, parts in pieces.items()}
+        state["lr"] = np.asarray(self.lr)
+        return state
+
+    def load_state_dict(self, state):
+        """Restore velocities (split into the model's columns, each on its device) and lr."""
+        self.velocity = {}
+        offsets = {}
+        for name, column, param, _ in self.model.parameters():
+            key = f"velocity/{name}"
+            if key not in state:
+                raise ValueError(f"optimizer state has no {key}")
+            full = state[key]
+            start = offsets.get(name, 0)
+            piece = np.asarray(full[start:start + param.shape[0]], dtype=param.dtype)
+            if piece.shape != tuple(param.shape):
+                raise ValueError(f"optimizer state {key} has shape {tuple(full.shape)}, "
+                                 f"which does not fit the parameter's pieces")
+            offsets[name] = start + param.shape[0]
+            self.velocity[(name, column)] = to_device(piece, device_of(param))
+        if "lr" in state:
+            self.lr = float(state["lr"])

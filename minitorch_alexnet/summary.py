@@ -1,0 +1,80 @@
+"""``python -m minitorch_alexnet.summary``: AlexNet's layer table with shapes, parameters and
+multiply-accumulates (MACs), per column.
+
+A convolution's output pixel costs (input maps it sees) x KH x KW MACs per filter; a fully
+connected layer costs inputs x outputs. The paper model with 1000 classes: 60,965,224
+parameters and about 724 million MACs per 227x227 image.
+"""
+import argparse
+import sys
+
+from . import functional as F
+from .model import FC, POOL_SIZE, POOL_STRIDE, AlexNet, Conv
+
+
+def layer_rows(model):
+    """Rows (layer, output shape (C, H, W) or (units,), params per column, MACs per column).
+
+    Per column: a layer split between the columns puts half its kernels in each; fc8 is not
+    split and counts in column 1 only.
+    """
+    rows = []
+    size, maps = model.input_size, model.in_channels
+    rows.append(("input", (maps, size, size), (0, 0), (0, 0)))
+    for layer in model.layers:
+        weight = model.state_dict()[f"{layer.name}.weight"]
+        params = weight.size + weight.shape[0]
+        if isinstance(layer, Conv):
+            size = F.output_size(size, layer.kernel, layer.stride, layer.pad)
+            maps = layer.maps
+            macs = size * size * weight.shape[0] * weight[0].size
+            rows.append((f"{layer.name} + ReLU", (maps, size, size), (params // 2, params // 2),
+                         (macs // 2, macs // 2)))
+            if layer.lrn:
+                rows.append(("  LRN", (maps, size, size), (0, 0), (0, 0)))
+            if layer.pool:
+                size = F.output_size(size, POOL_SIZE, POOL_STRIDE, 0)
+                rows.append((f"  max-pool {POOL_SIZE}/{POOL_STRIDE}", (maps, size, size), (0, 0), (0, 0)))
+        else:
+            macs = weight.size
+            label = layer.name + (" + ReLU + dropout" if layer.dropout else "")
+            split = (params // 2, params // 2) if not layer.last else (params, 0)
+            split_macs = (macs // 2, macs // 2) if not layer.last else (macs, 0)
+            rows.append((label, (layer.units,), split, split_macs))
+    return rows
+
+
+def format_table(model):
+    rows = layer_rows(model)
+    lines = [f"AlexNet preset={model.preset} classes={model.num_classes} width={model.width} "
+             f"input={model.in_channels}x{model.input_size}x{model.input_size}",
+             f"{'layer':<26}{'output':>16}{'params col1':>14}{'params col2':>14}"
+             f"{'MACs col1':>15}{'MACs col2':>15}"]
+    for name, shape, (p1, p2), (m1, m2) in rows:
+        shown = "x".join(str(s) for s in shape)
+        lines.append(f"{name:<26}{shown:>16}{p1:>14,}{p2:>14,}{m1:>15,}{m2:>15,}")
+    params = sum(sum(r[2]) for r in rows)
+    macs = sum(sum(r[3]) for r in rows)
+    lines.append(f"{'total':<26}{'':>16}{params:>28,}{macs:>30,}")
+    lines.append(f"{params:,} parameters, {macs / 1e6:,.1f} M multiply-accumulates per image "
+                 f"(forward; a training step is about 3x)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minitorch_alexnet.summary",
+                                     description="Print AlexNet's layers, parameters and MACs.")
+    parser.add_argument("--preset", choices=["paper", "small"], default="paper")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--width", type=float, default=1.0, help="scale every layer's maps and units")
+    parser.add_argument("--in-channels", type=int, default=None)
+    parser.add_argument("--input-size", type=int, default=None)
+    args = parser.parse_args(argv)
+    model = AlexNet(args.num_classes, args.preset, width=args.width,
+                    in_channels=args.in_channels, input_size=args.input_size)
+    print(format_table(model))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
