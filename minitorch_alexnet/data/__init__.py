@@ -1,0 +1,115 @@
+"""Data: data sets, safe image decoding, AlexNet's augmentation, and a reproducible loader.
+
+The trainer's view, in three steps::
+
+    from minitorch_alexnet.data import build_datasets, Preprocess, DataLoader
+
+    train_set, val_set = build_datasets("builtin", seed=0)        # or fashion-mnist, cifar10, folder
+    prep = Preprocess.from_dataset(train_set, crop_size=32)       # mean image + colour PCA
+    loader = DataLoader(train_set, 128, seed=0, transform=prep, train=True)
+    for epoch in range(epochs):
+        for x, labels in loader.epoch(epoch):                     # x (B, C, 32, 32) float32
+            ...
+        report(loader.bad_images)                                  # [(path, reason), ...]
+
+**Data sets** (``builtin.py``, ``idx.py``, ``cifar.py``, ``folder.py``) have ``classes`` (a
+list of names), ``__len__`` and ``load(index) -> (image, label)``: image a uint8 array
+(H, W, C), C = 3, or 1 for Fashion-MNIST unless ``rgb=True``; label an int. The in-memory ones
+(``ArrayDataset``: builtin, fashion-mnist, cifar10) also expose ``images`` (N, H, W, C) and
+``labels`` (N,); ``FolderDataset`` holds file paths and decodes on ``load``.
+
+**Public API**
+
+- ``build_datasets(name, data_dir=None, val_dir=None, *, seed=0, limit_train=None,
+  limit_val=None, val_fraction=0.1, image_size=None, rgb=False) -> (train_set, val_set)``
+- ``decode_image(path, *, mode="RGB", max_pixels=MAX_PIXELS, draft_size=None) -> uint8 (H, W, C)``
+- transforms: ``resize_shorter_side(image, size)``, ``center_crop(image, size)``,
+  ``to_stored_size(image, size)``, ``random_crop(image, size, rng)``, ``hflip(image)``,
+  ``random_hflip(image, rng, p=0.5)``, ``ten_crop(image, size) -> (10, C, size, size)``,
+  ``fit_pca_colour(images, *, max_images=None) -> (eigvals, eigvecs)``,
+  ``pca_colour_shift(eigvals, eigvecs, rng, std=0.1) -> (C,)``,
+  ``compute_mean_image(dataset, size, *, max_images=None, seed=0, num_workers=2)``,
+  ``dataset_statistics(dataset, size, ...)``
+- ``Preprocess(crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1, flip=True,
+  scale=True)`` and ``Preprocess.from_dataset(dataset, crop_size, ...)``, with
+  ``train(image, rng)``, ``eval(image)``, ``eval_ten_crop(image)``
+- ``DataLoader(dataset, batch_size, *, shuffle=None, seed=0, transform=None, train=True,
+  ten_crop=False, num_workers=2, drop_last=False, prefetch=2, max_bad_fraction=0.01)`` with
+  ``len(loader)``, ``loader.epoch(epoch, start_batch=0)``, ``loader.bad_images``
+- errors: ``DataError`` (a ``ValueError``), ``BadImageError(path, reason)`` (a ``DataError``)
+
+**Sizes.** ``image_size`` is the side the images are stored at: the built-in set is drawn at
+that size (default 32); Fashion-MNIST (28) and CIFAR-10 (32) are resized to it if given;
+folder images are brought to it on load (shorter side, then centre crop; default 256 as in
+the paper). ``Preprocess`` then crops ``crop_size`` windows from ``stored_size`` images.
+"""
+from . import builtin, cifar, folder, idx
+from .arrays import ArrayDataset
+from .errors import BadImageError, DataError
+from .folder import FolderDataset
+from .images import IMAGE_EXTENSIONS, MAX_PIXELS, decode_image
+from .loader import DataLoader
+from .transforms import (Preprocess, center_crop, compute_mean_image, dataset_statistics,
+                         default_stored_size, fit_pca_colour, hflip, pca_colour_shift,
+                         random_crop, random_hflip, resize_images, resize_shorter_side, ten_crop,
+                         to_stored_size)
+
+DATASETS = ("builtin", "fashion-mnist", "cifar10", "folder")
+
+
+def _resized(dataset, image_size):
+    if image_size is None or dataset.images.shape[1:3] == (image_size, image_size):
+        return dataset
+    return ArrayDataset(resize_images(dataset.images, image_size), dataset.labels,
+                        dataset.classes, f"{dataset.name} at {image_size}x{image_size}")
+
+
+def build_datasets(name="builtin", data_dir=None, val_dir=None, *, seed=0, limit_train=None,
+                   limit_val=None, val_fraction=0.1, image_size=None, rgb=False):
+    """The training and validation sets of data set ``name``.
+
+    Args:
+        name: ``"builtin"`` (generated, no files), ``"fashion-mnist"`` (IDX files; default
+            directory ``/usr/share/datasets/fashion-mnist``), ``"cifar10"`` (the
+            ``cifar-10-batches-py`` directory or ``cifar-10-python.tar.gz``) or ``"folder"``
+            (class subfolders or flat ``cat.123.jpg`` files).
+        data_dir: where the files are (not used by ``builtin``).
+        val_dir: a separate validation source; otherwise the test split (fashion-mnist,
+            cifar10), the ``val`` folder or a seeded hold-out of ``val_fraction`` (folder),
+            or an independent generated set (builtin).
+        seed: seeds the built-in generator and the folder hold-out split.
+        limit_train, limit_val: keep only the first N images (after the split).
+        image_size: stored side length (see the module docstring).
+        rgb: Fashion-MNIST with three identical channels instead of one.
+
+    Raises:
+        DataError: a missing or empty directory (the message says where and which layout),
+            malformed files, labels out of range.
+    """
+    if name == "builtin":
+        # Draw only what the limits keep (the first k pictures do not depend on n).
+        train, val = builtin.build(
+            seed, size=image_size or builtin.DEFAULT_SIZE,
+            n_train=min(limit_train or builtin.DEFAULT_TRAIN, builtin.DEFAULT_TRAIN),
+            n_val=min(limit_val or builtin.DEFAULT_VAL, builtin.DEFAULT_VAL))
+    elif name == "fashion-mnist":
+        train, val = idx.build(data_dir, val_dir, rgb=rgb)
+        train, val = _resized(train, image_size), _resized(val, image_size)
+    elif name == "cifar10":
+        train, val = cifar.build(data_dir, val_dir)
+        train, val = _resized(train, image_size), _resized(val, image_size)
+    elif name == "folder":
+        train, val = folder.build(data_dir, val_dir, seed=seed, val_fraction=val_fraction,
+                                  image_size=image_size or 256)
+    else:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return train.subset(limit_train), val.subset(limit_val)
+
+
+__all__ = [
+    "ArrayDataset", "BadImageError", "DATASETS", "DataError", "DataLoader", "FolderDataset",
+    "IMAGE_EXTENSIONS", "MAX_PIXELS", "Preprocess", "build_datasets", "builtin", "center_crop",
+    "cifar", "compute_mean_image", "dataset_statistics", "decode_image", "default_stored_size",
+    "fit_pca_colour", "folder", "hflip", "idx", "pca_colour_shift", "random_crop",
+    "random_hflip", "resize_images", "resize_shorter_side", "ten_crop", "to_stored_size",
+]

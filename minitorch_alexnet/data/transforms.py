@@ -1,0 +1,421 @@
+"""Image transforms of AlexNet's section 4.1, in NumPy.
+
+Conventions: an *image* is an ``H x W x C`` array (uint8 from the data sets, C = 3 for RGB or
+1 for grey); what goes into the network is float32 ``C x H x W``. Pixel values stay on the
+0..255 scale until the very last step, which divides by 255 when ``scale=True``.
+
+The training pipeline of the paper, and what each step is here::
+
+    decode -> shorter side to S -> centre S x S crop          resize_shorter_side, center_crop
+           -> subtract the mean image (S x S)                 compute_mean_image
+           -> add a PCA colour shift (one per image per use)  fit_pca_colour, pca_colour_shift
+           -> random c x c crop, horizontal flip (p = 0.5)    random_crop, hflip
+    test:  -> centre c x c crop, or ten_crop (4 corners + centre, and their mirror images)
+
+with S = 256 ("stored size") and c = 227 ("crop size") in the paper. ``Preprocess`` runs the
+whole chain with flags for each step.
+
+Small images (the small preset): the crops are scaled with the input. By default the stored
+size is ``round(c * 256 / 227)``, the paper's ratio: a 32 x 32 input is stored at 36 x 36 and
+cropped back to random 32 x 32 windows (4 pixels of play, like the paper's 29 of 256), 28 x 28
+Fashion-MNIST crops come from 32 x 32, and evaluation takes the centre crop. In-memory images
+of a different size are resized (shorter side, then centre crop) to the stored size first.
+
+PCA colour augmentation, pixel scale: the covariance is computed on pixels scaled to [0, 1],
+so the eigenvalues are on that scale (for natural images the largest is about 0.1-0.2), and
+the shift ``sum_i p_i * a_i * lambda_i`` is on the [0, 1] scale too; ``Preprocess`` multiplies
+it by 255 before adding it to 0..255 pixels. (Taken literally on the 0..255 scale the formula
+would give shifts of hundreds of grey levels, because the eigenvalues grow with the square of
+the scale while the pixels grow linearly.)
+"""
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import BadImageError
+
+PAPER_STORED_SIZE = 256
+PAPER_CROP_SIZE = 227
+
+
+def default_stored_size(crop_size):
+    """The stored size that keeps the paper's 256 : 227 ratio: 227 -> 256, 32 -> 36, 28 -> 32."""
+    return int(round(crop_size * PAPER_STORED_SIZE / PAPER_CROP_SIZE))
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry: resizing and cropping (H x W x C arrays)
+# --------------------------------------------------------------------------------------------
+
+def resize_shorter_side(image, size):
+    """Resize so that the shorter side is ``size``, keeping the aspect ratio (bilinear, with
+    Pillow's antialiasing when shrinking). uint8 images stay uint8; others become float32."""
+    from PIL import Image
+
+    h, w, c = image.shape
+    if min(h, w) == size:
+        return image
+    if h <= w:   # the height is the shorter side: it becomes `size`, the width follows
+        new_h, new_w = size, max(size, int(round(w * size / h)))
+    else:
+        new_h, new_w = max(size, int(round(h * size / w))), size
+    if image.dtype == np.uint8 and c in (1, 3):
+        pil = Image.fromarray(image[:, :, 0] if c == 1 else image, mode="L" if c == 1 else "RGB")
+        out = np.asarray(pil.resize((new_w, new_h), Image.BILINEAR), dtype=np.uint8)
+        return out.reshape(new_h, new_w, c)
+    # Other dtypes or channel counts: resize each channel as a 32-bit float image.
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, k], np.float32),
+                                           mode="F").resize((new_w, new_h), Image.BILINEAR))
+                for k in range(c)]
+    return np.stack(channels, axis=2)
+
+
+def crop(image, top, left, size):
+    """The ``size x size`` window whose top-left pixel is (top, left)."""
+    return image[top:top + size, left:left + size]
+
+
+def _check_fits(image, size):
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        raise ValueError(f"cannot take a {size}x{size} crop from a {h}x{w} image")
+    return h, w
+
+
+def center_crop(image, size):
+    """The central ``size x size`` window (when the margin is odd, the extra pixel is on the
+    bottom / right: top = (H - size) // 2)."""
+    h, w = _check_fits(image, size)
+    return crop(image, (h - size) // 2, (w - size) // 2, size)
+
+
+def to_stored_size(image, size):
+    """Shorter side to ``size`` then centre ``size x size`` crop; a no-op if already that size."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return center_crop(resize_shorter_side(image, size), size)
+
+
+def random_crop_offsets(height, width, size, rng):
+    """Draw (top, left) uniformly among the (H - size + 1) * (W - size + 1) valid positions."""
+    top = int(rng.integers(0, height - size + 1))
+    left = int(rng.integers(0, width - size + 1))
+    return top, left
+
+
+def random_crop(image, size, rng):
+    """A random ``size x size`` window; ``rng`` is a ``numpy.random.Generator``."""
+    h, w = _check_fits(image, size)
+    top, left = random_crop_offsets(h, w, size, rng)
+    return crop(image, top, left, size)
+
+
+def hflip(image):
+    """Mirror left-right: column x becomes column W - 1 - x."""
+    return image[:, ::-1]
+
+
+def random_hflip(image, rng, p=0.5):
+    """Mirror with probability ``p``."""
+    return hflip(image) if rng.random() < p else image
+
+
+def ten_crop(image, size):
+    """The paper's ten test views of an ``H x W x C`` image, as an array (10, C, size, size) of
+    the input's dtype: top-left, top-right, bottom-left, bottom-right, centre, then the same
+    five windows mirrored left-right."""
+    h, w = _check_fits(image, size)
+    offsets = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size),
+               ((h - size) // 2, (w - size) // 2)]
+    views = [crop(image, top, left, size) for top, left in offsets]
+    views += [hflip(v) for v in views]
+    return np.ascontiguousarray(np.stack(views).transpose(0, 3, 1, 2))   # (10, H, W, C) -> CHW
+
+
+def _upsample_bilinear(images, size):
+    """Bilinear upsampling of square images (N, H, H, C) to (N, size, size, C), vectorised.
+
+    Output pixel i samples the input at y = (i + 0.5) * H / size - 0.5 (pixel centres line up,
+    as in Pillow), clamped to the border, and blends rows y0 = floor(y) and y0 + 1 with
+    weights (1 - t, t), t = y - y0; then the same along the columns.
+    """
+    h = images.shape[1]
+    pos = np.clip((np.arange(size) + 0.5) * h / size - 0.5, 0, h - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, h - 1)
+    t = (pos - i0).astype(np.float32)
+    x = images.astype(np.float32)
+    x = x[:, i0] * (1 - t)[:, None, None] + x[:, i1] * t[:, None, None]           # rows
+    x = x[:, :, i0] * (1 - t)[:, None] + x[:, :, i1] * t[:, None]                 # columns
+    return np.clip(np.rint(x), 0, 255).astype(images.dtype)
+
+
+def resize_images(images, size):
+    """``to_stored_size`` on every image of an (N, H, W, C) uint8 array. Square images that
+    grow (28 -> 32, 32 -> 36) take a vectorised bilinear path; others go one by one through
+    Pillow (which antialiases when shrinking)."""
+    n, h, w, c = images.shape
+    if h == size and w == size:
+        return images
+    if h == w and size > h:
+        return np.concatenate([_upsample_bilinear(images[k:k + 2048], size)
+                               for k in range(0, n, 2048)]) if n else \
+            np.zeros((0, size, size, c), images.dtype)
+    out = np.empty((n, size, size, c), dtype=images.dtype)
+    for k, image in enumerate(images):
+        out[k] = to_stored_size(image, size)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Training-set statistics: mean image and PCA of the colours
+# --------------------------------------------------------------------------------------------
+
+class _ColourCovariance:
+    """Running sums for the C x C covariance of pixel colours (pixels scaled to [0, 1])."""
+
+    def __init__(self, channels):
+        self.n = 0
+        self.sum = np.zeros(channels)
+        self.outer = np.zeros((channels, channels))
+
+    def add(self, images):
+        x = np.asarray(images).reshape(-1, self.sum.shape[0]).astype(np.float64) / 255.0
+        self.n += x.shape[0]
+        self.sum += x.sum(axis=0)
+        self.outer += x.T @ x                         # sum over pixels of x x^T
+
+    def eigen(self):
+        if self.n == 0:
+            raise ValueError("no pixels to fit the colour PCA on")
+        mean = self.sum / self.n
+        cov = self.outer / self.n - np.outer(mean, mean)   # E[x x^T] - E[x] E[x]^T
+        eigvals, eigvecs = np.linalg.eigh(cov)        # ascending, orthonormal columns
+        order = np.argsort(eigvals)[::-1]             # largest first, as in the paper
+        eigvals = np.clip(eigvals[order], 0.0, None)
+        eigvecs = eigvecs[:, order]
+        # An eigenvector's sign is arbitrary; make its largest component positive so that the
+        # result does not depend on the LAPACK build.
+        signs = np.sign(eigvecs[np.abs(eigvecs).argmax(axis=0), np.arange(eigvecs.shape[1])])
+        eigvecs = eigvecs * np.where(signs == 0, 1.0, signs)
+        return eigvals.astype(np.float32), eigvecs.astype(np.float32)
+
+
+def fit_pca_colour(images, *, max_images=None):
+    """PCA of the pixel colours of a set of images.
+
+    Args:
+        images: an (N, H, W, C) array, or any iterable of (H, W, C) arrays (0..255).
+        max_images: use at most the first this many images.
+
+    Returns:
+        ``(eigvals, eigvecs)``: eigenvalues (C,), largest first, of the C x C covariance of the
+        pixel values scaled to [0, 1]; eigenvectors as the columns of a (C, C) matrix, so that
+        ``cov @ eigvecs[:, i] == eigvals[i] * eigvecs[:, i]``.
+    """
+    acc = None
+    for k, image in enumerate(images):
+        if max_images is not None and k >= max_images:
+            break
+        image = np.asarray(image)
+        if acc is None:
+            acc = _ColourCovariance(image.shape[-1])
+        acc.add(image)
+    if acc is None:
+        raise ValueError("fit_pca_colour got no images")
+    return acc.eigen()
+
+
+def pca_colour_shift(eigvals, eigvecs, rng, std=0.1):
+    """The paper's colour offset ``[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T`` with ``a_i ~ N(0, std)``,
+    on the [0, 1] pixel scale of ``fit_pca_colour``. Returns a (C,) float32 vector to add to
+    every pixel of one image (multiply by 255 for 0..255 pixels)."""
+    a = rng.normal(0.0, std, size=len(eigvals))
+    return (np.asarray(eigvecs, np.float64) @ (a * np.asarray(eigvals, np.float64))).astype(np.float32)
+
+
+def _sample_indices(n, max_images, seed):
+    if max_images is None or max_images >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_images, replace=False))
+
+
+def dataset_statistics(dataset, size, *, max_images=None, pca_images=2000, seed=0, num_workers=2):
+    """Mean image and colour PCA of a data set in one pass over the images.
+
+    Each image is brought to ``size x size`` (``to_stored_size``). The mean image uses all
+    images (or a seeded sample of ``max_images``); the PCA uses at most ``pca_images`` of those,
+    also a seeded sample. Unreadable images are skipped.
+
+    Returns:
+        dict with ``mean_image`` (size, size, C) float32 on the 0..255 scale, ``eigvals``,
+        ``eigvecs`` (see ``fit_pca_colour``; None when ``pca_images=0``), ``count`` (images averaged), ``bad`` (list of
+        (path, reason)).
+    """
+    n = len(dataset)
+    if n == 0:
+        raise ValueError("cannot compute statistics of an empty data set")
+    indices = _sample_indices(n, max_images, seed)
+    # The PCA sample: the first `pca_images` of a seeded shuffle of the chosen indices.
+    pca_set = set(np.random.default_rng([seed, 1]).permutation(indices)[:pca_images].tolist())
+    total, cov, count, bad = None, None, 0, []
+
+    def add(k, image):
+        nonlocal total, cov, count
+        if total is None:
+            total = np.zeros(image.shape, np.float64)
+            cov = _ColourCovariance(image.shape[-1])
+        total += image
+        count += 1
+        if k in pca_set:
+            cov.add(image)
+
+    images = getattr(dataset, "images", None)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        # In-memory data set: vectorised, in chunks of 512 images brought to the stored size.
+        for start in range(0, len(indices), 512):
+            chunk = indices[start:start + 512]
+            stored = resize_images(images[chunk], size)
+            block = stored.astype(np.float64)
+            if total is None:
+                total = np.zeros(block.shape[1:])
+                cov = _ColourCovariance(block.shape[-1])
+            total += block.sum(axis=0)
+            count += len(chunk)
+            in_pca = [k for k, i in enumerate(chunk) if int(i) in pca_set]
+            if in_pca:
+                cov.add(stored[in_pca])
+    else:
+        def load(i):
+            try:
+                return int(i), to_stored_size(dataset.load(int(i))[0], size), None
+            except BadImageError as error:
+                return int(i), None, (error.path, error.reason)
+
+        with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+            for i, image, failure in pool.map(load, indices):
+                if failure is not None:
+                    bad.append(failure)
+                else:
+                    add(i, image)
+    if count == 0:
+        raise ValueError("every image of the data set failed to decode")
+    eigvals, eigvecs = cov.eigen() if cov.n > 0 else (None, None)   # pca_images=0: no PCA
+    return {"mean_image": (total / count).astype(np.float32), "eigvals": eigvals,
+            "eigvecs": eigvecs, "count": count, "bad": bad}
+
+
+def compute_mean_image(dataset, size, *, max_images=None, seed=0, num_workers=2):
+    """The mean of the training images at ``size x size`` (0..255 scale, float32 (S, S, C)),
+    over all images or a seeded sample of ``max_images``. Subtract it before cropping, as the
+    paper does (``Preprocess`` crops the mean at the same window as the image)."""
+    return dataset_statistics(dataset, size, max_images=max_images, pca_images=0,
+                              seed=seed, num_workers=num_workers)["mean_image"]
+
+
+# --------------------------------------------------------------------------------------------
+# The whole chain
+# --------------------------------------------------------------------------------------------
+
+class Preprocess:
+    """Everything between a stored uint8 image and the network's float32 (C, c, c) input.
+
+    Args:
+        crop_size: c, the network's input side (227 for the paper's net).
+        stored_size: S, the side images are brought to before cropping (default: the paper's
+            ratio, ``round(c * 256 / 227)``).
+        mean: ``None``, a per-channel mean (C,) or a mean image (S, S, C), on the 0..255 scale.
+        pca: ``None`` or ``(eigvals, eigvecs)`` from ``fit_pca_colour``; enables the colour
+            augmentation in ``train``.
+        pca_std: standard deviation of the ``a_i`` (0.1 in the paper).
+        flip: mirror training crops with probability 0.5.
+        scale: divide by 255 at the end (inputs then lie in about [-1, 1] with a mean, [0, 1]
+            without).
+
+    ``train(image, rng)`` draws, in this order: the crop's top, its left, the flip (if
+    ``flip``), the three ``a_i`` (if ``pca``). So the output is a pure function of the image
+    and the state of ``rng``.
+    """
+
+    def __init__(self, crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1,
+                 flip=True, scale=True):
+        self.crop_size = int(crop_size)
+        self.stored_size = int(stored_size or default_stored_size(crop_size))
+        if self.stored_size < self.crop_size:
+            raise ValueError(f"stored_size {self.stored_size} < crop_size {self.crop_size}")
+        self.mean = None if mean is None else np.asarray(mean, np.float32)
+        if self.mean is not None and self.mean.ndim == 3 and \
+                self.mean.shape[:2] != (self.stored_size, self.stored_size):
+            raise ValueError(f"mean image is {self.mean.shape[:2]}, expected the stored size "
+                             f"{self.stored_size}x{self.stored_size}")
+        self.pca = None if pca is None else (np.asarray(pca[0], np.float32),
+                                             np.asarray(pca[1], np.float32))
+        self.pca_std = float(pca_std)
+        self.flip = bool(flip)
+        self.scale = bool(scale)
+
+    @classmethod
+    def from_dataset(cls, dataset, crop_size, stored_size=None, *, mean="image", pca=True,
+                     pca_std=0.1, flip=True, scale=True, max_images=None, pca_images=2000,
+                     seed=0, num_workers=2):
+        """Fit the mean (``"image"``, ``"channel"`` or ``None``) and the colour PCA on a
+        training set, in one pass (see ``dataset_statistics``)."""
+        stored = int(stored_size or default_stored_size(crop_size))
+        if mean is None and not pca:
+            return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale)
+        stats = dataset_statistics(dataset, stored, max_images=max_images,
+                                   pca_images=pca_images if pca else 0, seed=seed,
+                                   num_workers=num_workers)
+        mean_value = {"image": stats["mean_image"],
+                      "channel": stats["mean_image"].mean(axis=(0, 1)),
+                      None: None}[mean]
+        return cls(crop_size, stored, mean=mean_value,
+                   pca=(stats["eigvals"], stats["eigvecs"]) if pca else None,
+                   pca_std=pca_std, flip=flip, scale=scale)
+
+    def state_dict(self):
+        """Plain values and arrays, e.g. to save with a checkpoint; ``Preprocess(**state)``."""
+        return {"crop_size": self.crop_size, "stored_size": self.stored_size, "mean": self.mean,
+                "pca": self.pca, "pca_std": self.pca_std, "flip": self.flip, "scale": self.scale}
+
+    def _finish(self, patch, top, left):
+        """Subtract the mean (cropped at the same window), scale, HWC -> CHW float32."""
+        patch = patch.astype(np.float32)
+        if self.mean is not None:
+            patch -= crop(self.mean, top, left, self.crop_size) if self.mean.ndim == 3 else self.mean
+        return patch
+
+    def _to_chw(self, patch):
+        if self.scale:
+            patch *= np.float32(1.0 / 255.0)
+        return np.ascontiguousarray(patch.transpose(2, 0, 1))
+
+    def train(self, image, rng):
+        """Random crop, flip and colour shift of one (H, W, C) image -> float32 (C, c, c)."""
+        stored = to_stored_size(image, self.stored_size)
+        c, s = self.crop_size, self.stored_size
+        top, left = random_crop_offsets(s, s, c, rng)
+        mirror = self.flip and rng.random() < 0.5
+        patch = self._finish(crop(stored, top, left, c), top, left)
+        if self.pca is not None:
+            patch += 255.0 * pca_colour_shift(*self.pca, rng, std=self.pca_std)
+        if mirror:
+            patch = patch[:, ::-1]
+        return self._to_chw(patch)
+
+    def eval(self, image):
+        """The centre crop of one image -> float32 (C, c, c)."""
+        stored = to_stored_size(image, self.stored_size)
+        offset = (self.stored_size - self.crop_size) // 2
+        return self._to_chw(self._finish(crop(stored, offset, offset, self.crop_size),
+                                         offset, offset))
+
+    def eval_ten_crop(self, image):
+        """The ten test views of one image -> float32 (10, C, c, c), in ``ten_crop``'s order."""
+        stored = to_stored_size(image, self.stored_size).astype(np.float32)
+        if self.mean is not None:
+            stored = stored - self.mean               # whole-image mean, then crop: same thing
+        views = ten_crop(stored, self.crop_size)
+        if self.scale:
+            views *= np.float32(1.0 / 255.0)
+        return views
