@@ -132,10 +132,12 @@ def dropout_mask(shape, p, rng):
 def dropout_forward(xp, launch, x, p, training, rng):
     """Inverted dropout: y = x * keep / (1 - p) in training, y = x otherwise.
 
-    Cache: ``(keep, scale, training)`` with ``keep`` the uint8 mask on the device.
+    Cache: ``(keep, scale, active)`` with ``keep`` the uint8 mask on the device. As on the CPU
+    path, ``training=False`` or ``p == 0`` returns a copy of x and draws no random numbers
+    (so a shared Generator advances identically on both devices).
     """
-    if not training:
-        return x, (None, 1.0, False)
+    if not training or p == 0:
+        return x.copy(), (None, 1.0, False)
     keep_host = dropout_mask(x.shape, p, rng)
     x = xp.ascontiguousarray(x)
     keep = xp.asarray(keep_host.astype(np.uint8))       # upload the mask (1 byte per element)
@@ -149,11 +151,11 @@ def dropout_forward(xp, launch, x, p, training, rng):
 
 
 def dropout_backward(xp, launch, dy, cache):
-    """dx = dy * keep / (1 - p), the same mask and scale as the forward pass (dy itself if not
-    training)."""
-    keep, scale, training = cache
-    if not training:
-        return dy
+    """dx = dy * keep / (1 - p), the same mask and scale as the forward pass (a copy of dy when
+    the forward pass was the identity)."""
+    keep, scale, active = cache
+    if not active:
+        return dy.copy()
     dy = xp.ascontiguousarray(dy)
     dx = xp.empty_like(dy)
     grid, block = grid_1d(dy.size)

@@ -135,8 +135,15 @@ def get_module(file_name):
     module = _modules.get(file_name)
     if module is not None:
         return module
+    module = compile_source(file_name, expanded_source(file_name))
+    _modules[file_name] = module
+    return module
+
+
+def compile_source(file_name, source):
+    """Compile CUDA source text with NVRTC into a ``cupy.RawModule`` (no in-process cache;
+    CuPy's disk cache still applies). ``file_name`` is only used in error messages."""
     cupy = backend.cupy_module()
-    source = expanded_source(file_name)
     try:
         module = cupy.RawModule(code=source, options=COMPILE_OPTIONS)
         compile_now = getattr(module, "compile", None)   # CuPy otherwise compiles on first use
@@ -147,7 +154,6 @@ def get_module(file_name):
             raise
         log = getattr(error, "log", None) or str(error)
         raise KernelCompileError(parse_compile_log(file_name, log)) from error
-    _modules[file_name] = module
     return module
 
 
