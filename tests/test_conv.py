@@ -263,3 +263,17 @@ def test_dy_of_wrong_shape_or_dtype_names_dy():
         F.conv2d_backward(np.zeros((1, 2, 4, 4)), cache)
     with pytest.raises(ValueError, match="dy must have dtype float64"):
         F.conv2d_backward(y.astype(np.float32), cache)
+
+
+def test_non_contiguous_inputs_give_the_same_result():
+    # A strided view (every other column) and a Fortran-ordered copy hold the same numbers.
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((2, 4, 6, 12))
+    x, w, b = wide[:, :, :, ::2], rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    assert not x.flags.c_contiguous
+    y, cache = F.conv2d_forward(x, np.asfortranarray(w), b, pad=1, groups=2)
+    expected, expected_cache = F.conv2d_forward(np.ascontiguousarray(x), w, b, pad=1, groups=2)
+    np.testing.assert_allclose(y, expected, rtol=1e-13, atol=1e-13)
+    dy = rng.standard_normal((2, 4, 12, 12))[:, :, ::2, ::2]
+    for got, want in zip(F.conv2d_backward(dy, cache), F.conv2d_backward(np.ascontiguousarray(dy), expected_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
