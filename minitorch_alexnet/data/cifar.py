@@ -34,7 +34,7 @@ LAYOUT = (f"the official CIFAR-10 Python files: a {FOLDER}/ directory with data_
 def _latin1_encode(text, encoding="latin1", errors="strict"):
     """Stand-in for ``_codecs.encode``: pickle protocol 2 stores bytes as latin-1 text."""
     if encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
-        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r} is not allowed")
+        raise ForbiddenGlobal(f"_codecs.encode with encoding {encoding!r} is not allowed")
     return text.encode("latin1", errors)
 
 
@@ -52,6 +52,10 @@ def _allowed_globals():
     return allowed
 
 
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle names a function or class outside the allowed list."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler whose ``find_class`` admits only numpy arrays, dtypes and latin-1 bytes."""
 
@@ -59,8 +63,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         allowed = _allowed_globals()
         if (module, name) in allowed:
             return allowed[(module, name)]
-        raise pickle.UnpicklingError(
-            f"global '{module}.{name}' is not allowed in a CIFAR-10 batch file")
+        raise ForbiddenGlobal(f"global '{module}.{name}' is not allowed in a CIFAR-10 batch file")
 
 
 def restricted_load(data, source):
@@ -68,7 +71,7 @@ def restricted_load(data, source):
     if the file is not a clean pickle. ``encoding="bytes"`` reads the original Python 2 files."""
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except ForbiddenGlobal as error:
         raise DataError(f"{source}: refused to unpickle: {error}") from None
     except Exception as error:  # noqa: BLE001 - truncated or garbled pickles raise many types
         raise DataError(f"{source}: not a valid CIFAR-10 pickle ({type(error).__name__}: "
