@@ -45,6 +45,7 @@ _INCLUDE_PATTERN = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.MULTILINE)
 _LOG_PATTERN = re.compile(r"([\w./\\-]+)\((\d+)\): (error|warning)\s*:?\s*(.*)")
 
 _modules = {}          # file name -> cupy.RawModule, compiled once per process
+_kernels = {}          # kernel name -> cupy.RawKernel, looked up once per process
 
 
 class KernelCompileError(RuntimeError):
@@ -159,7 +160,10 @@ def compile_source(file_name, source):
 
 def get_kernel(name):
     """The ``cupy.RawKernel`` called ``name`` (for example ``"im2col_f32"``)."""
-    index = kernel_index()
-    if name not in index:
-        raise KeyError(f"no kernel named {name!r} in {kernels_dir()}")
-    return get_module(index[name]).get_function(name)
+    kernel = _kernels.get(name)
+    if kernel is None:
+        index = kernel_index()
+        if name not in index:
+            raise KeyError(f"no kernel named {name!r} in {kernels_dir()}")
+        kernel = _kernels[name] = get_module(index[name]).get_function(name)
+    return kernel
