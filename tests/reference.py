@@ -159,13 +159,15 @@ def im2col(x, kh, kw, stride, pad):
 TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
-def assert_matches(actual, expected, dtype=None):
-    """max|actual - expected| <= tol * max|expected|, tol from the dtype of ``actual``."""
+def assert_matches(actual, expected, dtype=None, scale_at_least=1e-30):
+    """max|actual - expected| <= tol * max(max|expected|, scale_at_least), tol from the dtype
+    of ``actual``. ``scale_at_least`` makes the test absolute for values near zero (a loss of
+    1e-16 is as good as 0)."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"shape {actual.shape}, reference {expected.shape}"
     tol = TOLERANCE[np.dtype(dtype or actual.dtype)]
     a, e = actual.astype(np.float64), expected.astype(np.float64)
-    scale = max(np.max(np.abs(e), initial=0.0), 1e-30)
+    scale = max(np.max(np.abs(e), initial=0.0), scale_at_least)
     error = np.max(np.abs(a - e), initial=0.0) / scale
     assert error <= tol, f"max relative error {error:.3g} > {tol:g}"
 

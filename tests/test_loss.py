@@ -31,11 +31,11 @@ DTYPES = [np.float32, np.float64]
 
 
 @st.composite
-def loss_cases(draw):
-    """Batch 1-5, 1-10 classes, logits of scale 0.1 to 100, random labels."""
+def loss_cases(draw, scales=(0.1, 1.0, 10.0, 100.0)):
+    """Batch 1-5, 1-10 classes, logits of one of the ``scales``, random labels."""
     n, k = draw(st.integers(1, 5)), draw(st.integers(1, 10))
     rng = np.random.default_rng(draw(st.integers(0, 1000)))
-    logits = rng.standard_normal((n, k)) * draw(st.sampled_from([0.1, 1.0, 10.0, 100.0]))
+    logits = rng.standard_normal((n, k)) * draw(st.sampled_from(scales))
     return logits, rng.integers(0, k, size=n)
 
 
@@ -47,8 +47,10 @@ def test_matches_reference(case, dtype):
     loss, dlogits = F.softmax_cross_entropy(logits, labels)
     expected_loss, expected_dlogits = ref.softmax_cross_entropy(logits.astype(np.float64), labels)
     assert loss.dtype == dlogits.dtype == dtype and loss.shape == ()
-    ref.assert_matches(loss, expected_loss)
-    ref.assert_matches(dlogits, expected_dlogits)
+    ref.assert_matches(loss, expected_loss, scale_at_least=1.0)   # the loss can be ~0
+    # entries of dz are probabilities minus 0 or 1, over N: judge them on the scale 1/N, since
+    # p - 1 for a nearly certain right answer is all round-off
+    ref.assert_matches(dlogits, expected_dlogits, scale_at_least=1.0 / len(labels))
 
 
 @given(loss_cases())
@@ -58,10 +60,12 @@ def test_rows_of_the_gradient_sum_to_zero(case):
     np.testing.assert_allclose(dlogits.sum(axis=1), 0.0, atol=1e-14)
 
 
-@given(loss_cases())
+@given(loss_cases(scales=(0.1, 1.0, 3.0)))
 def test_gradients(case):
+    # Moderate logits: when one class takes nearly all the probability, every entry of dz is
+    # tiny and the centred difference's round-off, not the gradient, sets the relative error.
     logits, labels = case
-    ref.assert_gradients_pass(check_softmax_cross_entropy(logits / 10, labels))
+    ref.assert_gradients_pass(check_softmax_cross_entropy(logits, labels))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
