@@ -1,7 +1,6 @@
 """Reading Fashion-MNIST (IDX), CIFAR-10 (pickled batches) and image folders, from small files
 generated here in the real formats."""
 import gzip
-import io
 import os
 import pickle
 import tarfile
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minitorch_alexnet.data import DataError, FolderDataset, build_datasets, cifar, folder, idx
+from minitorch_alexnet.data import DataError, FolderDataset, build_datasets, cifar, folder
 
 pytestmark = pytest.mark.data
 

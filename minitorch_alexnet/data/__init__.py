@@ -6,6 +6,7 @@ The trainer's view, in three steps::
 
     train_set, val_set = build_datasets("builtin", seed=0)        # or fashion-mnist, cifar10, folder
     prep = Preprocess.from_dataset(train_set, crop_size=32)       # mean image + colour PCA
+                                                                  # (stored at 36, cropped to 32)
     loader = DataLoader(train_set, 128, seed=0, transform=prep, train=True)
     for epoch in range(epochs):
         for x, labels in loader.epoch(epoch):                     # x (B, C, 32, 32) float32
@@ -41,7 +42,10 @@ list of names), ``__len__`` and ``load(index) -> (image, label)``: image a uint8
 **Sizes.** ``image_size`` is the side the images are stored at: the built-in set is drawn at
 that size (default 32); Fashion-MNIST (28) and CIFAR-10 (32) are resized to it if given;
 folder images are brought to it on load (shorter side, then centre crop; default 256 as in
-the paper). ``Preprocess`` then crops ``crop_size`` windows from ``stored_size`` images.
+the paper). ``Preprocess`` then crops ``crop_size`` windows from ``stored_size`` images,
+resizing any image that is not already ``stored_size`` square. For in-memory data sets it is
+faster to ask ``build_datasets`` for ``image_size=default_stored_size(crop_size)`` up front, so
+that nothing is resized per sample.
 """
 from . import builtin, cifar, folder, idx
 from .arrays import ArrayDataset
