@@ -29,16 +29,19 @@ Stepping through a kernel with a debugger
     Set ``MINITORCH_EMU_DEBUG=1`` to build without optimisation and with debug symbols
     (``-O0 -g``; a separate cached library), then run Python under gdb::
 
-        MINITORCH_EMU_DEBUG=1 gdb --args python -c "
+        MINITORCH_EMU_DEBUG=1 gdb --args "$(python -c 'import sys; print(sys.executable)')" -c "
         import numpy as np
         from minitorch_alexnet.cuda import emulate
         emulate.im2col(np.arange(32.).reshape(1, 2, 4, 4), 3, 3, 1, 1)"
         (gdb) set breakpoint pending on
-        (gdb) break im2col.cu:40 if blockIdx.x == 0 && threadIdx.x == 5
+        (gdb) break im2col.cu:44 if blockIdx.x == 0 && threadIdx.x == 5
         (gdb) run
-        (gdb) info locals          # row, col, c, i, j, n, oh, ow, h, w of thread 5
-        (gdb) next                 # step line by line; `print threadIdx` shows the thread
+        (gdb) info locals          # flat, row, col, c, i, j, n, oh, ow, h, w of thread 5
+        (gdb) print threadIdx      # {x = 5, y = 0, z = 0}
+        (gdb) next                 # step line by line
 
+    (``gdb`` needs the real interpreter, hence ``sys.executable``: ``python`` may be a shell
+    script, e.g. under pyenv.)
     ``threadIdx`` and ``blockIdx`` are ordinary global variables here, so conditions on them
     pick one thread. ``printf`` inside a kernel also works (print a few threads only).
 
