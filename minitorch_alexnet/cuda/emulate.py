@@ -42,6 +42,7 @@ Stepping through a kernel with a debugger
 
     (``gdb`` needs the real interpreter, hence ``sys.executable``: ``python`` may be a shell
     script, e.g. under pyenv.)
+
     ``threadIdx`` and ``blockIdx`` are ordinary global variables here, so conditions on them
     pick one thread. ``printf`` inside a kernel also works (print a few threads only).
 
@@ -57,6 +58,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,7 @@ _C_POINTEES = {"int": np.int32, "float": np.float32, "double": np.float64,
 
 _library = None        # the loaded ctypes.CDLL
 _signatures = None     # kernel name -> list of (C type, is_pointer)
+_launch_lock = threading.Lock()   # the emulated built-ins are globals: one launch at a time
 
 
 # ---- building the library ---------------------------------------------------------------------
@@ -186,6 +189,7 @@ def launch(name, grid, block, args):
     (passed as pointers) and NumPy scalars (np.int32 for int, np.float32 / np.float64 for
     float / double), in the order of the kernel's parameters. Types and count are checked
     against the kernel's C signature, so a mistake raises TypeError instead of crashing.
+    Launches are serialised (the emulated threadIdx etc. are process-wide globals).
     """
     lib = library()
     signature = _signatures.get(name)
@@ -217,7 +221,8 @@ def launch(name, grid, block, args):
     params = (ctypes.c_void_p * max(1, len(pointers)))(*pointers)
     grid3 = (ctypes.c_uint * 3)(*(tuple(grid) + (1, 1, 1))[:3])
     block3 = (ctypes.c_uint * 3)(*(tuple(block) + (1, 1, 1))[:3])
-    getattr(lib, "emu_launch_" + name)(grid3, block3, params)
+    with _launch_lock:
+        getattr(lib, "emu_launch_" + name)(grid3, block3, params)
 
 
 # ---- the operations, on NumPy arrays (twins of ops.py) -----------------------------------------

@@ -21,6 +21,10 @@ and assume row-major layout. Nothing here writes into an input array.
 """
 import numpy as np
 
+# The one helper for conv/pool output sizes, (size + 2*pad - window)//stride + 1, shared with
+# the CPU path (it also rejects a window that does not fit).
+from ..functional import output_size
+
 BLOCK_SIZE = 256                 # threads per block of every one-dimensional launch
 GEMM_TILE = 64                   # rows/columns of C per block of the tiled GEMM (gemm.cu)
 GEMM_THREADS = (16, 16, 1)       # threads per block of the tiled GEMM
@@ -46,11 +50,6 @@ def grid_1d(total, block_size=BLOCK_SIZE):
     """
     blocks = max(1, (total + block_size - 1) // block_size)
     return (blocks, 1, 1), (block_size, 1, 1)
-
-
-def output_size(size, window, stride, pad):
-    """Output length of a convolution or pooling along one axis: (size + 2*pad - window)//stride + 1."""
-    return (size + 2 * pad - window) // stride + 1
 
 
 def i32(value):
