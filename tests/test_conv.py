@@ -171,6 +171,8 @@ def test_keeps_dtype_and_never_writes_into_arguments(dtype):
     assert (dx.shape, dw.shape, db.shape) == (x.shape, w.shape, b.shape)
     for before, after in zip(saved, (x, w, b, dy)):
         np.testing.assert_array_equal(before, after)
+    cols = F.im2col(x, 3, 3, 2, 1)
+    assert cols.dtype == F.col2im(cols, x.shape, 3, 3, 2, 1).dtype == dtype
 
 
 def test_batch_of_one_does_not_alias_dy():
