@@ -147,6 +147,7 @@ class AlexNet:
         self.init = init
         self._init_params(np.random.default_rng(seed))
         self.caches = None
+        self.check_finite = False   # True: raise FloatingPointError naming the first bad layer
 
     # ---- construction ------------------------------------------------------------------
     @staticmethod
@@ -264,13 +265,38 @@ class AlexNet:
         if x.dtype != self.dtype:
             raise ValueError(f"x must have dtype {self.dtype} (the model's), got {x.dtype}")
         self.caches = {}
+        self._check([x], "the input batch")
         parts = [x]                      # one array per column (or the whole on one device)
         for layer in self.layers:
             if isinstance(layer, Conv):
                 parts = self._conv_forward(layer, parts, x)
             else:
                 parts = self._fc_forward(layer, parts, train)
+            self._check(parts, f"the forward pass of {layer.name}")
         return parts[0]
+
+    def _check(self, arrays, where):
+        """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
+        if self.check_finite:
+            for array in arrays:
+                if not bool(get_array_module(array).isfinite(array).all()):
+                    raise FloatingPointError(f"{where} produced a non-finite value (nan or inf)")
+
+    def locate_nonfinite(self, x, labels):
+        """Re-run a training step with checks after every layer, forward then backward, and
+        say where the first nan or inf appears. (Reset ``dropout_rng`` first to replay the same
+        masks.)"""
+        self.check_finite = True
+        try:
+            logits = self.forward(x, train=True)
+            loss, dlogits = F.softmax_cross_entropy(logits, labels)
+            self._check([loss, dlogits], "the loss (softmax cross-entropy)")
+            self.backward(dlogits)
+        except FloatingPointError as error:
+            return str(error).replace(" produced a non-finite", " is the first to produce a non-finite", 1)
+        finally:
+            self.check_finite = False
+        return "no non-finite value appeared when the step was re-run"
 
     def _inputs_for(self, layer, parts, image, column):
         """What column k reads: the image, its own maps, or both columns' maps."""
@@ -350,6 +376,8 @@ class AlexNet:
                 dparts = self._conv_backward(layer, dparts)
             else:
                 dparts = self._fc_backward(layer, dparts)
+            self._check(dparts + self.grads[f"{layer.name}.weight"] + self.grads[f"{layer.name}.bias"],
+                        f"the backward pass of {layer.name}")
         return dparts[0]
 
     def _gather(self, pieces_by_column, sizes, axis):

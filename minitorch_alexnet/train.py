@@ -1,0 +1,147 @@
+"""``python -m minitorch_alexnet.train``: train AlexNet with the paper's recipe.
+
+With no arguments it trains the small preset on the built-in generated data set (no download)
+on the CPU and prints the final validation accuracy. Examples::
+
+    python -m minitorch_alexnet.train
+    python -m minitorch_alexnet.train --dataset fashion-mnist --epochs 15
+    python -m minitorch_alexnet.train --dataset cifar10 --data-dir ~/data/cifar-10-batches-py
+    python -m minitorch_alexnet.train --dataset folder --data-dir ~/data/cats-vs-dogs/train \\
+        --preset paper --device cuda
+    python -m minitorch_alexnet.train --preset paper --dataset folder --data-dir imagenet/train \\
+        --val-dir imagenet/val --columns cuda:0,cuda:1
+    python -m minitorch_alexnet.train --resume runs/builtin-small-20260101-120000
+"""
+import argparse
+import os
+import sys
+
+from . import checkpoint as ckpt
+from .backend import cuda_available, parse_device
+from .data import DATASETS, DataError
+from .schedule import SCHEDULES
+from .trainer import TrainConfig, Trainer, TrainingStopped, default_run_dir
+
+# Flags that may change when a run is resumed; every other setting comes from the checkpoint.
+RESUMABLE_OVERRIDES = ("epochs", "device", "columns", "workers", "progress")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m minitorch_alexnet.train",
+        description="Train AlexNet (Krizhevsky et al., 2012) with the paper's recipe: random "
+                    "crops and flips, PCA colour augmentation, mean-image subtraction, dropout, "
+                    "SGD with momentum 0.9 and weight decay 5e-4, learning rate divided by 10 "
+                    "when validation error stops improving.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = p.add_argument
+    add("--preset", choices=["small", "paper"], default="small",
+        help="'paper': the 227x227 network of the paper; 'small': the same layers scaled for "
+             "32x32 / 28x28 images")
+    add("--dataset", choices=DATASETS, default="builtin",
+        help="builtin: generated shapes and textures, no download; fashion-mnist: IDX files; "
+             "cifar10: cifar-10-batches-py or its .tar.gz; folder: one subfolder per class, "
+             "or flat cat.1.jpg / dog.2.jpg files")
+    add("--data-dir", help="where the data set is (fashion-mnist default: /usr/share/datasets/fashion-mnist)")
+    add("--val-dir", help="a separate validation folder/set; default: the test split, or a seeded hold-out")
+    add("--epochs", type=int, help="epochs to train (default: 6 builtin, 15 other small, 90 paper)")
+    add("--batch-size", type=int, help="images per SGD step (default: 64 small, 128 paper)")
+    add("--lr", type=float, help="initial learning rate (default: 0.02 small, 0.01 paper)")
+    add("--momentum", type=float, default=0.9, help="SGD momentum")
+    add("--weight-decay", type=float, default=5e-4, help="weight decay (the paper's rule)")
+    add("--schedule", choices=SCHEDULES, default="plateau",
+        help="plateau: divide lr by 10 when validation error stops improving (the paper); "
+             "step: every --lr-step epochs; cosine: cosine decay over the run")
+    add("--patience", type=int, default=2, help="plateau: epochs without improvement before dividing lr")
+    add("--lr-step", type=int, default=30, help="step: divide lr by 10 every this many epochs")
+    add("--image-size", type=int, help="network input side, the crop (default: 227 paper, 32 small, 28 fashion-mnist)")
+    add("--stored-size", type=int, help="side images are stored at before cropping (default: image size * 256/227)")
+    add("--width", type=float, default=1.0, help="scale every layer's maps and units")
+    add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
+    add("--seed", type=int, default=0, help="seeds data order, augmentation, initialisation and dropout")
+    add("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")
+    add("--ten-crop", action="store_true", help="also report the 10-view (corners, centre, flips) accuracy at the end")
+    add("--limit-train", type=int, help="use only the first N training images (quick runs)")
+    add("--limit-val", type=int, help="use only the first N validation images")
+    add("--val-fraction", type=float, default=0.1, help="hold-out fraction for folder data without --val-dir")
+    add("--workers", type=int, default=2, help="background threads decoding and augmenting images")
+    add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
+    add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
+    add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
+    add("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: once per epoch and on Ctrl-C)")
+    add("--max-bad-fraction", type=float, default=0.01, help="fail if more than this fraction of images cannot be read")
+    add("--run-dir", help="where metrics, plots and checkpoints go (default: runs/DATASET-PRESET-TIME)")
+    add("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return p
+
+
+def flags_given(argv):
+    """The names of the flags typed on the command line (not filled in from defaults)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def config_from_args(args):
+    values = {k: v for k, v in vars(args).items() if k != "resume"}
+    if values.get("columns"):
+        values["columns"] = [d.strip() for d in values["columns"].split(",")]
+        if len(values["columns"]) != 2:
+            raise ValueError(f"--columns takes two devices, e.g. cuda:0,cuda:1; got {args.columns!r}")
+    return TrainConfig.from_dict(values)
+
+
+def check_devices(config):
+    devices = config.columns or [config.device]
+    for device in devices:
+        kind, _ = parse_device(device)
+        if kind == "cuda" and not cuda_available():
+            raise ValueError(f"device {device} asked for, but CuPy with a CUDA GPU is not available; "
+                             f"use --device cpu or install CuPy (pip install .[cuda12] or .[cuda13])")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.resume:
+            arrays, meta, path = ckpt.load_file_or_directory(args.resume)
+            config = TrainConfig.from_dict(meta["config"])
+            given = config_from_args(args)
+            typed = flags_given(argv)
+            ignored = sorted(set(typed) - set(RESUMABLE_OVERRIDES) - {"resume"})
+            if ignored:
+                print(f"note: resuming keeps the run's own settings; ignoring {', '.join(ignored)}")
+            for name in RESUMABLE_OVERRIDES:
+                if name in typed:
+                    setattr(config, name, getattr(given, name))
+            config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(path))
+            check_devices(config)
+            print(f"resuming {config.run_dir} from {path}: epoch {meta['epoch'] + 1}, "
+                  f"step {meta['batches_done']}", flush=True)
+            trainer = Trainer(config, resume_state=(arrays, meta))
+        else:
+            config = config_from_args(args)
+            config.run_dir = config.run_dir or default_run_dir(config)
+            if os.path.exists(os.path.join(config.run_dir, "checkpoints", ckpt.LAST)):
+                raise ValueError(f"{config.run_dir} already holds a run; continue it with "
+                                 f"--resume {config.run_dir} or choose another --run-dir")
+            check_devices(config)
+            trainer = Trainer(config)
+        status = trainer.run()
+        if status == 0:
+            trainer.final_report()
+        return status
+    except TrainingStopped as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (DataError, ckpt.CheckpointError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

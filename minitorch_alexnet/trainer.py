@@ -1,0 +1,430 @@
+"""The training loop: the paper's recipe (section 5) over any of our data sets.
+
+One step: forward with dropout, softmax cross-entropy, backward, the paper's momentum SGD
+update. After each epoch: validation (top-1 and top-5 error), the learning-rate schedule, a
+line of metrics, plots and a checkpoint. Everything random (data order, crops, flips, colour
+shifts, dropout masks) is a pure function of the seed and the position in training, and a
+checkpoint stores the position (epoch, batch) and every state that evolves (weights,
+velocities, schedule, dropout generator, metrics). So ``--resume`` continues exactly where a
+run stopped, and on the CPU a resumed run ends with the same weights, bit for bit, as one that
+was never interrupted.
+
+A run directory holds::
+
+    config.json          the settings of the run
+    metrics.jsonl        one JSON line per epoch
+    curves.png           loss and error against epochs
+    conv1_filters.png    the conv1 kernels, one block per column (the paper's Figure 3)
+    checkpoints/last.npz, previous.npz
+"""
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import functional as F
+from .backend import get_array_module, to_device, to_numpy
+from .data import DataLoader, Preprocess, build_datasets, default_stored_size
+from .model import AlexNet
+from .optim import SGD
+from .schedule import Schedule
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run (the command-line flags of ``python -m minitorch_alexnet.train``)."""
+    preset: str = "small"
+    dataset: str = "builtin"
+    data_dir: str = None
+    val_dir: str = None
+    epochs: int = None
+    batch_size: int = None
+    lr: float = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "plateau"
+    patience: int = 2
+    lr_step: int = 30
+    image_size: int = None          # the network's input side (the crop)
+    stored_size: int = None         # the side images are stored at before cropping
+    width: float = 1.0
+    init: str = None
+    seed: int = 0
+    device: str = "cpu"
+    columns: list = None            # e.g. ["cuda:0", "cuda:1"]: the two-column split
+    ten_crop: bool = False
+    limit_train: int = None
+    limit_val: int = None
+    val_fraction: float = 0.1
+    workers: int = 2
+    mean: str = "image"             # "image", "channel" or "none"
+    pca: bool = True
+    flip: bool = True
+    checkpoint_every: int = 0       # also checkpoint every N steps inside an epoch (0: no)
+    max_bad_fraction: float = 0.01
+    run_dir: str = None
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def resolved(self):
+        """Fill the defaults that depend on the preset and the data set."""
+        paper = self.preset == "paper"
+        fill = {
+            "epochs": 90 if paper else (6 if self.dataset == "builtin" else 15),
+            "batch_size": 128 if paper else 64,
+            "lr": 0.01 if paper else 0.02,
+            "init": "paper" if paper else "he",
+            "image_size": 227 if paper else (28 if self.dataset == "fashion-mnist" else 32),
+        }
+        for name, value in fill.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.stored_size is None:
+            self.stored_size = default_stored_size(self.image_size)
+        return self
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on purpose (non-finite values, too many bad images); the last good
+    checkpoint is intact."""
+
+
+def default_run_dir(config):
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{config.dataset}-{config.preset}-{stamp}")
+
+
+def top_k_errors(logits, labels, ks=(1, 5)):
+    """Number of samples whose label is not among the k highest logits, for each k."""
+    logits, labels = to_numpy(logits), to_numpy(labels)
+    order = np.argsort(-logits, axis=1)
+    errors = []
+    for k in ks:
+        hit = (order[:, :min(k, logits.shape[1])] == labels[:, None]).any(axis=1)
+        errors.append(int((~hit).sum()))
+    return errors
+
+
+def evaluate(model, loader, device, ten_crop=False, confusion=False):
+    """Mean loss, top-1 and top-5 error over a loader (centre crops, or the 10-view average of
+    softmax outputs when ``ten_crop``). Returns a dict."""
+    total_loss, top1, top5, count = 0.0, 0, 0, 0
+    matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
+    for x, labels in loader.epoch(0):
+        if ten_crop:                                   # x (B, 10, C, H, W): average the views
+            b, views = x.shape[:2]
+            logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
+            probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)
+            loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
+            scores = np.log(probabilities + 1e-12)
+        else:
+            logits = model.forward(to_device(x, device), train=False)
+            loss = float(F.softmax_cross_entropy(logits, to_device(labels, device))[0])
+            scores = to_numpy(logits)
+        wrong1, wrong5 = top_k_errors(scores, labels)
+        total_loss += loss * len(labels)
+        top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
+        if confusion:
+            np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
+    if count == 0:
+        raise ValueError("the evaluation set is empty")
+    result = {"loss": total_loss / count, "top1_error": top1 / count, "top5_error": top5 / count,
+              "count": count}
+    if confusion:
+        result["confusion"] = matrix
+    return result
+
+
+class Trainer:
+    """Builds data, model and optimizer from a TrainConfig and runs (or resumes) training."""
+
+    def __init__(self, config, *, resume_state=None, out=None):
+        self.config = config.resolved()
+        self.out = out or sys.stdout
+        self.stop_requested = False
+        self._build_data()
+        self._build_model()
+        self.optimizer = SGD(self.model, lr=self.config.lr, momentum=self.config.momentum,
+                             weight_decay=self.config.weight_decay)
+        self.schedule = Schedule(self.config.schedule, self.config.lr, epochs=self.config.epochs,
+                                 steps_per_epoch=len(self.train_loader),
+                                 patience=self.config.patience, step_epochs=self.config.lr_step)
+        self.epoch, self.batches_done, self.global_step = 0, 0, 0
+        self.history = []
+        self.epoch_sums = self._zero_sums()
+        if resume_state is not None:
+            self._restore(*resume_state)
+
+    # ---- set-up ------------------------------------------------------------------------
+    def log(self, text):
+        print(text, file=self.out, flush=True)
+
+    def _build_data(self):
+        c = self.config
+        self.train_set, self.val_set = build_datasets(
+            c.dataset, c.data_dir, c.val_dir, seed=c.seed, limit_train=c.limit_train,
+            limit_val=c.limit_val, val_fraction=c.val_fraction,
+            image_size=c.stored_size)
+        self.classes = list(self.train_set.classes)
+        image, _ = self.train_set.load(0)
+        self.in_channels = image.shape[2]
+        use_pca = c.pca and self.in_channels == 3
+        mean = None if c.mean == "none" else c.mean
+        self.preprocess = Preprocess.from_dataset(
+            self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
+            seed=c.seed, num_workers=c.workers)
+        self._make_loaders()
+
+    def _make_loaders(self):
+        c = self.config
+        self.train_loader = DataLoader(self.train_set, c.batch_size, seed=c.seed,
+                                       transform=self.preprocess, train=True,
+                                       num_workers=c.workers, max_bad_fraction=c.max_bad_fraction)
+        self.val_loader = DataLoader(self.val_set, max(c.batch_size, 100), seed=c.seed,
+                                     transform=self.preprocess, train=False,
+                                     num_workers=c.workers, max_bad_fraction=c.max_bad_fraction)
+
+    def _build_model(self):
+        c = self.config
+        devices = c.columns if c.columns else [c.device]
+        self.device = devices[0]
+        self.model = AlexNet(len(self.classes), c.preset, seed=c.seed, devices=devices,
+                             width=c.width, in_channels=self.in_channels,
+                             input_size=c.image_size, init=c.init)
+
+    @staticmethod
+    def _zero_sums():
+        return {"loss": 0.0, "correct": 0, "seen": 0, "bad": 0, "seconds": 0.0}
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def _state(self):
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        optimizer_state = self.optimizer.state_dict()
+        arrays.update({f"optim/{k}": v for k, v in optimizer_state.items() if k != "lr"})
+        prep = self.preprocess.state_dict()
+        if prep["mean"] is not None:
+            arrays["preprocess/mean"] = prep["mean"]
+        if prep["pca"] is not None:
+            arrays["preprocess/pca_eigvals"], arrays["preprocess/pca_eigvecs"] = prep["pca"]
+        meta = {
+            "format": "minitorch_alexnet checkpoint 1",
+            "config": asdict(self.config),
+            "model": {"preset": self.model.preset, "num_classes": self.model.num_classes,
+                      "width": self.model.width, "in_channels": self.model.in_channels,
+                      "input_size": self.model.input_size, "init": self.model.init},
+            "classes": self.classes,
+            "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale")},
+            "epoch": self.epoch, "batches_done": self.batches_done, "global_step": self.global_step,
+            "optimizer_lr": float(self.optimizer.lr),
+            "schedule": self.schedule.state_dict(),
+            "dropout_rng": self.model.dropout_rng.bit_generator.state,
+            "epoch_sums": self.epoch_sums,
+            "history": self.history,
+        }
+        return arrays, meta
+
+    def save_checkpoint(self):
+        arrays, meta = self._state()
+        return ckpt.save_rotating(os.path.join(self.config.run_dir, "checkpoints"), arrays, meta)
+
+    def _restore(self, arrays, meta):
+        self.model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+        optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+        optim_state["lr"] = meta["optimizer_lr"]
+        self.optimizer.load_state_dict(optim_state)
+        self.schedule.load_state_dict(meta["schedule"])
+        self.model.dropout_rng.bit_generator.state = meta["dropout_rng"]
+        self.epoch, self.batches_done = meta["epoch"], meta["batches_done"]
+        self.global_step = meta["global_step"]
+        self.epoch_sums = dict(meta["epoch_sums"])
+        self.history = list(meta["history"])
+
+    def _write_metrics(self):
+        """Rewrite metrics.jsonl from the history (atomically), so that it always agrees with
+        the checkpoint, also after a resume."""
+        path = os.path.join(self.config.run_dir, "metrics.jsonl")
+        temporary = path + ".tmp"
+        with open(temporary, "w") as handle:
+            for row in self.history:
+                handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    def _write_plots(self):
+        from .plots import plot_conv1_filters, plot_curves
+
+        try:
+            plot_curves(self.history, os.path.join(self.config.run_dir, "curves.png"))
+            plot_conv1_filters(self.model.state_dict()["conv1.weight"],
+                               os.path.join(self.config.run_dir, "conv1_filters.png"))
+        except Exception as error:   # a plot must never cost a run
+            self.log(f"warning: could not write plots ({error})")
+
+    # ---- the loop ------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        def request_stop(signum, frame):
+            if self.stop_requested:              # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.log("\nstopping after this step (press Ctrl-C again to stop at once) ...")
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        except ValueError:                       # not the main thread: no handlers
+            pass
+        return previous
+
+    def _progress(self, total, initial, epoch):
+        if not self.config.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                    unit="batch", file=sys.stderr, dynamic_ncols=True, leave=False,
+                    mininterval=0.5)
+
+    def train_step(self, x, labels, lr):
+        """One SGD step on a batch; returns (loss, correct). Raises TrainingStopped if a
+        non-finite value appears, naming the first layer that produced it."""
+        rng_state = self.model.dropout_rng.bit_generator.state
+        x_device, labels_device = to_device(x, self.device), to_device(labels, self.device)
+        logits = self.model.forward(x_device, train=True)
+        loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
+        loss = float(loss)
+        self.model.backward(dlogits)
+        # One number that is nan or inf if any gradient entry is (cheap next to the step).
+        grad_square = sum(float(get_array_module(g).vdot(g.ravel(), g.ravel()))
+                          for _, _, _, g in self.model.parameters())
+        if not (math.isfinite(loss) and math.isfinite(grad_square)):
+            self.model.dropout_rng.bit_generator.state = rng_state
+            where = self.model.locate_nonfinite(x_device, labels_device)
+            raise TrainingStopped(
+                f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
+                f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
+                f"the last good checkpoint in {self.config.run_dir}/checkpoints is intact. "
+                f"Try a lower --lr.")
+        self.optimizer.lr = lr
+        self.optimizer.step()
+        correct = int((to_numpy(logits).argmax(axis=1) == labels).sum())
+        return loss, correct
+
+    def run(self):
+        c = self.config
+        os.makedirs(c.run_dir, exist_ok=True)
+        with open(os.path.join(c.run_dir, "config.json"), "w") as handle:
+            json.dump(asdict(c), handle, indent=2)
+        self.log(f"training AlexNet ({c.preset} preset, {self.model.num_parameters():,} parameters, "
+                 f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}) on "
+                 f"{c.dataset}: {len(self.train_set)} training / {len(self.val_set)} validation "
+                 f"images, {len(self.classes)} classes; run directory {c.run_dir}")
+        if self.history:
+            self._write_metrics()       # a resumed run: metrics.jsonl agrees with the checkpoint
+        previous_handlers = self._install_signal_handlers()
+        try:
+            while self.epoch < c.epochs:
+                if not self._run_epoch():
+                    self.log(f"interrupted: checkpoint saved at epoch {self.epoch + 1}, step "
+                             f"{self.batches_done}; continue with --resume {c.run_dir}")
+                    return 130
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+        return 0
+
+    def _run_epoch(self):
+        """Train the rest of the current epoch, validate, checkpoint. False if interrupted."""
+        c = self.config
+        epoch = self.epoch
+        steps = len(self.train_loader)
+        bar = self._progress(steps, self.batches_done, epoch)
+        started = time.perf_counter()
+        try:
+            for x, labels in self.train_loader.epoch(epoch, start_batch=self.batches_done):
+                lr = self.schedule.lr_for_step(epoch, self.batches_done)
+                loss, correct = self.train_step(x, labels, lr)
+                sums = self.epoch_sums
+                sums["loss"] += loss * len(labels)
+                sums["correct"] += correct
+                sums["seen"] += len(labels)
+                self.batches_done += 1
+                self.global_step += 1
+                if bar is not None:
+                    rate = sums["seen"] / max(1e-9, sums["seconds"] + time.perf_counter() - started)
+                    bar.set_postfix_str(f"loss {sums['loss'] / sums['seen']:.3f} lr {lr:.2g} "
+                                        f"{rate:.0f} img/s", refresh=False)
+                    bar.update(1)
+                if self.stop_requested or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
+                    sums["seconds"] += time.perf_counter() - started
+                    started = time.perf_counter()
+                    sums["bad"] = self.train_loader.num_bad
+                    self.save_checkpoint()
+                    if self.stop_requested:
+                        return False
+        finally:
+            if bar is not None:
+                bar.close()
+        sums = self.epoch_sums
+        sums["seconds"] += time.perf_counter() - started
+        bad_images = self.train_loader.bad_images
+        result = evaluate(self.model, self.val_loader, self.device)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": sums["loss"] / max(1, sums["seen"]),
+            "train_top1_error": 1.0 - sums["correct"] / max(1, sums["seen"]),
+            "val_loss": result["loss"], "val_top1_error": result["top1_error"],
+            "val_top5_error": result["top5_error"],
+            "lr": self.schedule.lr_for_step(epoch, max(0, self.batches_done - 1)),
+            "bad_images": len(bad_images),
+            "seconds": sums["seconds"],
+            "images_per_second": sums["seen"] / max(1e-9, sums["seconds"]),
+        }
+        self.history.append(row)
+        self.log(f"epoch {epoch + 1}/{c.epochs}: train loss {row['train_loss']:.4f}, "
+                 f"train error {100 * row['train_top1_error']:.1f}%, val loss {row['val_loss']:.4f}, "
+                 f"val top-1 error {100 * row['val_top1_error']:.1f}%, top-5 error "
+                 f"{100 * row['val_top5_error']:.1f}%, lr {row['lr']:.3g}, "
+                 f"{row['images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
+        if bad_images:
+            shown = ", ".join(f"{path} ({reason})" for path, reason in bad_images[:3])
+            self.log(f"  skipped {len(bad_images)} unreadable images this epoch: {shown}"
+                     + (" ..." if len(bad_images) > 3 else ""))
+        message = self.schedule.end_epoch(row["val_top1_error"])
+        if message:
+            self.log("  " + message)
+        self.epoch += 1
+        self.batches_done = 0
+        self.epoch_sums = self._zero_sums()
+        self.save_checkpoint()
+        self._write_metrics()
+        self._write_plots()
+        return True
+
+    def final_report(self):
+        """Validation with the final weights (and the 10-view average with --ten-crop)."""
+        result = evaluate(self.model, self.val_loader, self.device)
+        lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
+                 f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
+        if self.config.ten_crop:
+            ten = DataLoader(self.val_set, max(1, self.config.batch_size // 10), seed=self.config.seed,
+                             transform=self.preprocess, train=False, ten_crop=True,
+                             num_workers=self.config.workers)
+            r10 = evaluate(self.model, ten, self.device, ten_crop=True)
+            lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
+                         f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
+            result["ten_crop"] = r10
+        for line in lines:
+            self.log(line)
+        return result
