@@ -1,0 +1,60 @@
+"""``python -m minitorch_alexnet.predict CHECKPOINT IMAGE...``: the five most likely classes of
+each image, with probabilities (class names come from the checkpoint).
+
+Each image is decoded with Pillow (any mode), brought to the training run's stored size
+(shorter side, centre crop), and its centre crop is classified (``--ten-crop``: the average
+over the 10 views)::
+
+    python -m minitorch_alexnet.predict runs/cats-dogs cat.jpg dog.png
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import functional as F
+from .backend import to_device, to_numpy
+from .data import BadImageError, decode_image
+from .evaluate import load_model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minitorch_alexnet.predict",
+                                     description="Classify images with a trained AlexNet.")
+    parser.add_argument("checkpoint", help="a checkpoint .npz or a run directory")
+    parser.add_argument("images", nargs="+", help="image files (jpg, png, ...)")
+    parser.add_argument("--top", type=int, default=5, help="how many classes to print")
+    parser.add_argument("--ten-crop", action="store_true", help="average the softmax over 10 views")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    try:
+        arrays, meta, _ = ckpt.load_file_or_directory(args.checkpoint)
+        model, preprocess = load_model(arrays, meta, args.device)
+    except (ckpt.CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    classes = meta["classes"]
+    mode = "L" if model.in_channels == 1 else "RGB"
+    status = 0
+    for path in args.images:
+        try:
+            image = decode_image(path, mode=mode)
+        except (BadImageError, FileNotFoundError, OSError) as error:
+            print(f"{path}: cannot read the image ({error})", file=sys.stderr)
+            status = 1
+            continue
+        if image.ndim == 2:
+            image = image[:, :, None]
+        views = preprocess.eval_ten_crop(image) if args.ten_crop else preprocess.eval(image)[None]
+        logits = model.forward(to_device(np.ascontiguousarray(views, dtype=np.float32), args.device), train=False)
+        probabilities = to_numpy(F.softmax(logits)).mean(axis=0)
+        best = np.argsort(-probabilities)[:args.top]
+        print(f"{path}:")
+        for index in best:
+            print(f"  {probabilities[index]:7.2%}  {classes[index]}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
