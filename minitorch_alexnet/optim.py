@@ -74,5 +74,10 @@ class SGD:
                                  f"which does not fit the parameter's pieces")
             offsets[name] = start + param.shape[0]
             self.velocity[(name, column)] = to_device(piece, device_of(param))
+        for name, used in offsets.items():
+            rows = state[f"velocity/{name}"].shape[0]
+            if rows != used:
+                raise ValueError(f"optimizer state velocity/{name} has {rows} rows, the model's "
+                                 f"pieces have {used}")
         if "lr" in state:
             self.lr = float(state["lr"])

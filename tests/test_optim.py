@@ -12,8 +12,7 @@ Checked:
   weights and the dropout generator's state as well); a two-column
   model's state loads into a one-column model and back, and the next step agrees;
 - bad settings (lr <= 0, momentum outside [0, 1)) and bad optimizer state raise a ValueError.
-  (Marked xfail: a velocity with MORE rows than the parameter is read only as far as needed
-  and loads without an error.)
+  A velocity with more rows than the parameter's pieces is refused too.
 
 Run with ``pytest -m model``.
 """
@@ -200,8 +199,6 @@ def test_load_state_dict_rejects_bad_state():
         optimizer.load_state_dict(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="optim.SGD.load_state_dict reads only the rows its pieces "
-                   "need, so a velocity with too many rows loads silently")
 def test_load_state_dict_rejects_too_many_rows():
     optimizer = SGD(tiny())
     state = optimizer.state_dict()
