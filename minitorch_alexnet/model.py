@@ -265,7 +265,7 @@ class AlexNet:
         if x.dtype != self.dtype:
             raise ValueError(f"x must have dtype {self.dtype} (the model's), got {x.dtype}")
         self.caches = {}
-        self._check([x], "the input batch")
+        self._check([x], "the input batch", verb="contains")
         parts = [x]                      # one array per column (or the whole on one device)
         for layer in self.layers:
             if isinstance(layer, Conv):
@@ -275,12 +275,12 @@ class AlexNet:
             self._check(parts, f"the forward pass of {layer.name}")
         return parts[0]
 
-    def _check(self, arrays, where):
+    def _check(self, arrays, where, verb="produced"):
         """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
         if self.check_finite:
             for array in arrays:
                 if not bool(get_array_module(array).isfinite(array).all()):
-                    raise FloatingPointError(f"{where} produced a non-finite value (nan or inf)")
+                    raise FloatingPointError(f"{where} {verb} a non-finite value (nan or inf)")
 
     def locate_nonfinite(self, x, labels):
         """Re-run a training step with checks after every layer, forward then backward, and
