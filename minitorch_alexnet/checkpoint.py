@@ -84,7 +84,10 @@ def load(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError) as error:
+        # A flipped byte in a zip header can also read as an unsupported zip version or
+        # compression (NotImplementedError) or as an encrypted member (RuntimeError).
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({error})") from None
     if META_KEY not in arrays or CHECKSUM_KEY not in arrays:
         raise CheckpointError(f"{path} is not a minitorch_alexnet checkpoint (no metadata or checksum)")
