@@ -4,31 +4,55 @@ Forward, for group g with Fg = F/groups filters and Cg = C/groups input channels
 
     y[n, f, oh, ow] = b[f] + sum_{c in group(f), i, j} w[f, c', i, j] * x_pad[n, c, oh*s + i, ow*s + j]
 
-where c' = c - g*Cg is the channel's index inside its group. With ``cols = im2col(x)`` of shape
-(C*KH*KW, N*OH*OW) and the group's weights flattened to a (Fg, Cg*KH*KW) matrix ``W_g``::
+where c' = c - g*Cg is the channel's index inside its group. A grouped convolution is
+``groups`` independent convolutions: group g convolves the channels g*Cg .. (g+1)*Cg-1 of x
+with the filters g*Fg .. (g+1)*Fg-1 of w. For one group, with ``cols = im2col(x_g)`` of shape
+(Cg*KH*KW, N*OH*OW) and the group's weights flattened to a (Fg, Cg*KH*KW) matrix ``W_g``::
 
-    Y_g = W_g @ cols_g                     (Fg, N*OH*OW), then + b, then reshaped to NCHW
+    Y_g = W_g @ cols                       (Fg, N*OH*OW), then + b, then reshaped to NCHW
 
 Backward: a matrix product ``Y = W @ X`` has ``dW = dY @ X.T`` and ``dX = W.T @ dY``, so::
 
-    dW_g    = dY_g @ cols_g.T              (Fg, Cg*KH*KW)  -> reshaped to (Fg, Cg, KH, KW)
-    dcols_g = W_g.T @ dY_g                 (Cg*KH*KW, N*OH*OW)
-    dx      = col2im(dcols)                each window's gradient summed back onto the input
-    db[f]   = sum_{n, oh, ow} dy[n, f, oh, ow]
+    dW_g  = dY_g @ cols.T                  (Fg, Cg*KH*KW)  -> reshaped to (Fg, Cg, KH, KW)
+    dcols = W_g.T @ dY_g                   (Cg*KH*KW, N*OH*OW)
+    dx_g  = col2im(dcols)                  each window's gradient summed back onto the input
+    db[f] = sum_{n, oh, ow} dy[n, f, oh, ow]
 
 groups=2 is AlexNet's two columns on one device: filters 0..F/2-1 see only channels
 0..C/2-1, the others only the second half.
+
+Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at batch 32 it is
+224 MB. Writing it to memory and reading it back costs more than the arithmetic, so the CPU
+works on a few images at a time (``images_per_chunk``): a chunk's cols (a few MB) stays in the
+processor's cache between ``im2col`` and the matrix product that reads it. The cache for
+backward keeps x, not cols, and backward unfolds each chunk again: a second ``im2col`` from the
+cache is cheaper than keeping hundreds of MB alive. Since the columns of cols are (image,
+pixel) pairs, the images of a chunk are a block of columns and each product splits by chunk
+exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch as one
+chunk and keeps its cols for backward.
 """
-from ..backend import get_array_module
+from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import matmul
 from .im2col import col2im, im2col
+
+CHUNK_BYTES = 8 * 2**20     # about the size of cols for one chunk of images on the CPU
+
+
+def images_per_chunk(x, rows, oh, ow):
+    """How many images to unfold at once: all of them on the GPU; on the CPU as many as keep
+    one group's cols (``rows`` x images*OH*OW) within CHUNK_BYTES, at least one."""
+    if is_cuda(x):
+        return x.shape[0]
+    per_image = rows * oh * ow * x.dtype.itemsize
+    return max(1, min(x.shape[0], CHUNK_BYTES // per_image))
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     """Convolve x (N, C, H, W) with w (F, C//groups, KH, KW) and add b (F,).
 
     Returns ``(y, cache)`` with y of shape (N, F, OH, OW), OH = (H + 2*pad - KH)//stride + 1.
+    The cache refers to x (no copy): change x in place only after the backward pass.
     """
     check_float_array("x", x, ndim=4)
     check_float_array("w", w, ndim=4, dtype=x.dtype)
@@ -47,44 +71,64 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     oh, ow = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
     xp = get_array_module(x)
 
-    cols = im2col(x, kh, kw, stride, pad)                # (C*KH*KW, N*OH*OW)
-    k = c_per_group * kh * kw                            # rows of cols that one group reads
+    k = c_per_group * kh * kw                          # rows of one group's cols
     f_per_group = f // groups
-    w_rows = w.reshape(groups, f_per_group, k)           # W_g, one (Fg, K) matrix per group
-    cols_by_group = cols.reshape(groups, k, n * oh * ow)  # group g's channels = rows g*K..(g+1)*K-1
-    y_rows = xp.empty((f, n * oh * ow), dtype=x.dtype)
-    for g in range(groups):
-        y_rows[g * f_per_group:(g + 1) * f_per_group] = matmul(w_rows[g], cols_by_group[g])
-    y_rows += b[:, None]
-    # (F, N*OH*OW) -> (F, N, OH, OW) -> (N, F, OH, OW)
-    y = xp.ascontiguousarray(y_rows.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
-    cache = (x.shape, cols, w, stride, pad, groups)
+    w_rows = w.reshape(groups, f_per_group, k)         # W_g, one (Fg, K) matrix per group
+    b_rows = b.reshape(groups, f_per_group, 1)
+    chunk = images_per_chunk(x, k, oh, ow)
+    y = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    kept_cols = []                                     # filled only when one chunk is the batch
+    for start in range(0, n, chunk):
+        images = slice(start, start + chunk)
+        m = min(chunk, n - start)                      # images in this chunk (the last may be short)
+        for g in range(groups):
+            channels = slice(g * c_per_group, (g + 1) * c_per_group)
+            filters = slice(g * f_per_group, (g + 1) * f_per_group)
+            cols = im2col(x[images, channels], kh, kw, stride, pad)    # (K, m*OH*OW)
+            y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
+            y_g += b_rows[g]
+            # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
+            y[images, filters] = y_g.reshape(f_per_group, m, oh, ow).transpose(1, 0, 2, 3)
+            if chunk == n:
+                kept_cols.append(cols)
+    cache = (x, w, stride, pad, groups, kept_cols or None)
     return y, cache
 
 
 def conv2d_backward(dy, cache):
     """Gradients of conv2d: dy (N, F, OH, OW) -> ``(dx, dw, db)`` shaped like x, w, b."""
-    x_shape, cols, w, stride, pad, groups = cache
-    n = x_shape[0]
+    x, w, stride, pad, groups, kept_cols = cache
+    n, c, h, width = x.shape
     f, c_per_group, kh, kw = w.shape
     check_float_array("dy", dy, ndim=4, dtype=w.dtype)
-    oh, ow = output_size(x_shape[2], kh, stride, pad), output_size(x_shape[3], kw, stride, pad)
+    oh, ow = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
     check_shape("dy", dy, (n, f, oh, ow))
     check_same_device(dy=dy, w=w)
     xp = get_array_module(dy)
 
     k = c_per_group * kh * kw
     f_per_group = f // groups
-    # (N, F, OH, OW) -> (F, N, OH, OW) -> (F, N*OH*OW): the layout of Y in the forward pass.
-    dy_rows = xp.ascontiguousarray(dy.transpose(1, 0, 2, 3)).reshape(f, n * oh * ow)
     w_rows = w.reshape(groups, f_per_group, k)
-    cols_by_group = cols.reshape(groups, k, n * oh * ow)
-    dw_rows = xp.empty((groups, f_per_group, k), dtype=w.dtype)
-    dcols = xp.empty((groups, k, n * oh * ow), dtype=w.dtype)
-    for g in range(groups):
-        dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]
-        dw_rows[g] = matmul(dy_g, cols_by_group[g].T)    # dW_g = dY_g @ cols_g.T
-        dcols[g] = matmul(w_rows[g].T, dy_g)             # dcols_g = W_g.T @ dY_g
-    dx = col2im(dcols.reshape(groups * k, n * oh * ow), x_shape, kh, kw, stride, pad)
-    db = dy_rows.sum(axis=1)
-    return dx, dw_rows.reshape(w.shape), db
+    chunk = images_per_chunk(x, k, oh, ow)
+    # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
+    # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
+    dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
+    dx = xp.empty((n, c, h, width), dtype=w.dtype)
+    for start in range(0, n, chunk):
+        images = slice(start, start + chunk)
+        m = min(chunk, n - start)
+        # (m, F, OH, OW) -> (F, m, OH, OW) -> (F, m*OH*OW): the layout of Y in the forward pass.
+        dy_rows = xp.ascontiguousarray(dy[images].transpose(1, 0, 2, 3)).reshape(f, m * oh * ow)
+        for g in range(groups):
+            channels = slice(g * c_per_group, (g + 1) * c_per_group)
+            dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]          # (Fg, m*OH*OW)
+            if kept_cols is not None:
+                cols = kept_cols[g]
+            else:
+                cols = im2col(x[images, channels], kh, kw, stride, pad)    # unfold again
+            dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
+            dcols = matmul(w_rows[g].T, dy_g)                              # dcols = W_g.T @ dY_g
+            dx[images, channels] = col2im(dcols, (m, c_per_group, h, width), kh, kw, stride, pad)
+    dw = xp.ascontiguousarray(dw_t.transpose(0, 2, 1)).reshape(w.shape)
+    db = dy.sum(axis=(0, 2, 3))
+    return dx, dw, db

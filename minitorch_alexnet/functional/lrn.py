@@ -31,16 +31,18 @@ from ._dispatch import cuda_ops
 def channel_window_sum(a, before, after):
     """out[:, c] = sum_{j = c-before}^{c+after} a[:, j], channels outside 0..C-1 ignored.
 
-    Computed with a running sum over the channel axis: pad the channels with zeros, take the
-    cumulative sum, and subtract the running sum taken just before the window started.
+    Start from a copy of a (j = c) and add each neighbour channel by shifting along the channel
+    axis: the neighbour d channels below c is ``a[:, c-d]``, so ``out[:, d:] += a[:, :-d]``
+    adds it to every channel c >= d that has one; likewise above. size - 1 additions in all,
+    each of whole arrays (faster and more accurate in float32 than a running sum).
     """
     xp = get_array_module(a)
-    channels = a.shape[1]
-    padded = xp.zeros((a.shape[0], channels + before + after + 1) + a.shape[2:], dtype=a.dtype)
-    padded[:, before + 1:before + 1 + channels] = a       # one extra leading zero for the cumsum
-    running = xp.cumsum(padded, axis=1)
-    # window of channel c in padded coordinates: c+1 .. c+1+before+after
-    return running[:, before + after + 1:] - running[:, :channels]
+    out = xp.array(a, copy=True)
+    for d in range(1, before + 1):
+        out[:, d:] += a[:, :-d]          # channel c - d, for c = d .. C-1
+    for d in range(1, after + 1):
+        out[:, :-d] += a[:, d:]          # channel c + d, for c = 0 .. C-1-d
+    return out
 
 
 def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
@@ -66,6 +68,13 @@ def lrn_backward(dy, cache):
     check_shape("dy", dy, x.shape)
     s_pow = s ** (-beta)
     # t[j] = db[j] * a[j] * s[j]^(-beta-1), summed over the mirrored window of each channel c
-    t = dy * x * s_pow / s
+    # (computed in place: each line below is one pass over one new array)
+    t = dy * x
+    t *= s_pow
+    t /= s
     spread = channel_window_sum(t, (size - 1) // 2, size // 2)
-    return dy * s_pow - 2.0 * alpha * beta * x * spread
+    spread *= x
+    spread *= 2.0 * alpha * beta
+    dx = dy * s_pow
+    dx -= spread                       # da[c] = db[c] s[c]^-beta - 2 alpha beta a[c] spread[c]
+    return dx

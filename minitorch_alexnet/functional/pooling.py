@@ -37,15 +37,16 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
     oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
     if is_cuda(x):
         return cuda_ops().max_pool2d_forward(x, size, stride, pad)
-    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf) if pad else x
     best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
     best_offset = np.zeros((n, c, oh, ow), dtype=np.int32)   # i*size + j of the maximum
+    better = np.empty((n, c, oh, ow), dtype=bool)
     for i in range(size):
         for j in range(size):
             candidate = x_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)]
-            better = candidate > best          # strict: an equal later value does not win
-            best = np.where(better, candidate, best)
-            best_offset = np.where(better, i * size + j, best_offset)
+            np.greater(candidate, best, out=better)   # strict: an equal later value does not win
+            np.copyto(best, candidate, where=better)
+            np.copyto(best_offset, i * size + j, where=better)
     return best, (x.shape, best_offset, size, stride, pad)
 
 
@@ -60,8 +61,13 @@ def max_pool2d_backward(dy, cache):
     n, c, h, w = x_shape
     oh, ow = best_offset.shape[2:]
     dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
+    routed = np.empty_like(dy)
     for i in range(size):
         for j in range(size):
-            routed = np.where(best_offset == i * size + j, dy, 0)
+            # dy where offset (i, j) was the window's maximum, 0 elsewhere
+            routed.fill(0)
+            np.copyto(routed, dy, where=best_offset == i * size + j)
             dx_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)] += routed
-    return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
+    if pad:
+        return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
+    return dx_padded
