@@ -1,0 +1,135 @@
+"""Shared helpers for the trainer, checkpoint, resume and fault tests: tiny command lines and
+small data sets written in the real on-disk formats."""
+import gzip
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from minitorch_alexnet import checkpoint as ckpt
+
+# Timing fields of metrics.jsonl; every other field is a pure function of the seed.
+TIMING_FIELDS = ("seconds", "images_per_second")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_args(run_dir, *, train=64, val=32, batch=16, epochs=1, extra=()):
+    """A command line for a run of a few seconds on the built-in data."""
+    return ["--preset", "small", "--width", "0.125", "--limit-train", str(train),
+            "--limit-val", str(val), "--batch-size", str(batch), "--epochs", str(epochs),
+            "--workers", "1", "--no-progress", "--run-dir", str(run_dir), *extra]
+
+
+def read_metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def deterministic_metrics(run_dir):
+    return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in read_metrics(run_dir)]
+
+
+def final_weights(run_dir):
+    """The ``model/*`` arrays of a run's last checkpoint."""
+    arrays, _ = ckpt.load(os.path.join(run_dir, "checkpoints", ckpt.LAST))
+    return {k: v for k, v in arrays.items() if k.startswith("model/")}
+
+
+def assert_same_weights(a, b):
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name].dtype == b[name].dtype, name
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+
+
+def train_command(args):
+    return [sys.executable, "-m", "minitorch_alexnet.train", *args]
+
+
+def subprocess_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def start_training(args, **kwargs):
+    return subprocess.Popen(train_command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=subprocess_env(), cwd=REPO_ROOT, **kwargs)
+
+
+# ---------------------------------------------------------------------------- data formats
+
+def write_cifar(root, n=8, seed=0):
+    """The official ``cifar-10-batches-py`` layout, small: pickled dicts with b'data' uint8
+    (n, 3072) and b'labels', data_batch_1..5, test_batch and batches.meta."""
+    from minitorch_alexnet.data import cifar
+
+    folder = os.path.join(root, "cifar-10-batches-py")
+    os.makedirs(folder)
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(cifar.TRAIN_BATCHES + [cifar.TEST_BATCH]):
+        batch = {b"batch_label": f"batch {k}".encode(),
+                 b"labels": [int(v) for v in (np.arange(n) + k) % 10],
+                 b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+                 b"filenames": [b"img_%d.png" % i for i in range(n)]}
+        with open(os.path.join(folder, name), "wb") as handle:
+            pickle.dump(batch, handle, protocol=2)
+    meta = {b"label_names": [c.encode() for c in cifar.CLASSES], b"num_vis": 3072}
+    with open(os.path.join(folder, "batches.meta"), "wb") as handle:
+        pickle.dump(meta, handle, protocol=2)
+    return folder
+
+
+def write_image(path, size=40, seed=0):
+    """An RGB image of ``size`` x ``size``: a class-dependent colour plus noise."""
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def write_class_folders(root, classes=("cats", "dogs"), per_class=8, size=40):
+    """``root/train/cats/*.png|jpg`` and ``root/train/dogs/...``; returns ``root/train``."""
+    top = os.path.join(root, "train")
+    for c, name in enumerate(classes):
+        os.makedirs(os.path.join(top, name))
+        for k in range(per_class):
+            ext = "png" if k % 2 else "jpg"
+            write_image(os.path.join(top, name, f"{k}.{ext}"), size, seed=100 * c + k)
+    return top
+
+
+def write_flat_folder(root, per_class=8, size=40):
+    """The Kaggle cats-vs-dogs layout: ``cat.1.jpg``, ``dog.2.png`` in one folder."""
+    os.makedirs(root, exist_ok=True)
+    for c, name in enumerate(("cat", "dog")):
+        for k in range(per_class):
+            ext = "jpg" if k % 2 else "png"
+            write_image(os.path.join(root, f"{name}.{k}.{ext}"), size, seed=100 * c + k)
+    return root
+
+
+def write_idx(path, array):
+    array = np.asarray(array, dtype=np.uint8)
+    header = (0x0800 + array.ndim).to_bytes(4, "big")
+    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(str(path) + ".gz", "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def write_fashion_mnist(root, n_train=48, n_test=16, seed=0):
+    """Gzipped IDX files in the Fashion-MNIST layout."""
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(os.path.join(root, f"{split}-images-idx3-ubyte"),
+                  rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        write_idx(os.path.join(root, f"{split}-labels-idx1-ubyte"), np.arange(n) % 10)
+    return root
