@@ -142,7 +142,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_exact(tmp_path, reference):
     status, out, err = finish(process)
     assert status == 130, err
     assert "stopping after this step" in out
-    assert f"interrupted: checkpoint saved at epoch" in out and f"--resume {run_dir}" in out
+    assert "interrupted: checkpoint saved at epoch" in out and f"--resume {run_dir}" in out
     assert "Traceback" not in err
     arrays, meta = ckpt.load(os.path.join(folder, ckpt.LAST))
     assert meta["global_step"] >= position[2]
