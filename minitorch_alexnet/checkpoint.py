@@ -88,6 +88,9 @@ def load(path):
             NotImplementedError, RuntimeError) as error:
         # A flipped byte in a zip header can also read as an unsupported zip version or
         # compression (NotImplementedError) or as an encrypted member (RuntimeError).
+        if "Object arrays" in str(error):
+            raise CheckpointError(f"checkpoint {path} holds a pickled object array; it is refused "
+                                  f"because unpickling can run code") from None
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({error})") from None
     if META_KEY not in arrays or CHECKSUM_KEY not in arrays:
         raise CheckpointError(f"{path} is not a minitorch_alexnet checkpoint (no metadata or checksum)")
@@ -101,6 +104,9 @@ def load(path):
 def save_rotating(directory, arrays, meta):
     """Save as ``directory/last.npz``, keeping the one before as ``previous.npz``."""
     os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):          # leftovers of a write that was killed
+        if name.startswith(".tmp-") and name.endswith(".npz"):
+            os.unlink(os.path.join(directory, name))
     last, previous = os.path.join(directory, LAST), os.path.join(directory, PREVIOUS)
     # Write the new file first under a temporary name (inside save), then rotate: between the
     # two renames below last.npz is briefly missing, and load_latest then uses previous.npz.

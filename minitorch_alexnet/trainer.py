@@ -314,8 +314,8 @@ class Trainer:
             raise TrainingStopped(
                 f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
                 f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
-                f"the last good checkpoint in {self.config.run_dir}/checkpoints is intact. "
-                f"Try a lower --lr.")
+                f"the last good checkpoint in {self.config.run_dir}/checkpoints is intact."
+                + ("" if where.startswith("the input") else " Try a lower --lr."))
         self.optimizer.lr = lr
         self.optimizer.step()
         correct = int((to_numpy(logits).argmax(axis=1) == labels).sum())
