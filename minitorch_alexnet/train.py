@@ -49,9 +49,10 @@ def build_parser():
     add("--lr", type=float, help="initial learning rate (default: 0.02 small, 0.01 paper)")
     add("--momentum", type=float, default=0.9, help="SGD momentum")
     add("--weight-decay", type=float, default=5e-4, help="weight decay (the paper's rule)")
-    add("--schedule", choices=SCHEDULES, default="plateau",
-        help="plateau: divide lr by 10 when validation error stops improving (the paper); "
-             "step: every --lr-step epochs; cosine: cosine decay over the run")
+    add("--schedule", choices=SCHEDULES,
+        help="plateau: divide lr by 10 when validation error stops improving (the paper's, and "
+             "the paper preset's default); step: every --lr-step epochs; cosine: cosine decay "
+             "over the run (the small preset's default: its runs are a few epochs long)")
     add("--patience", type=int, default=2, help="plateau: epochs without improvement before dividing lr")
     add("--lr-step", type=int, default=30, help="step: divide lr by 10 every this many epochs")
     add("--image-size", type=int, help="network input side, the crop (default: 227 paper, 32 small, 28 fashion-mnist)")

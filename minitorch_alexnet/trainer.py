@@ -48,7 +48,7 @@ class TrainConfig:
     lr: float = None
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: str = "plateau"
+    schedule: str = None            # default: plateau (paper preset), cosine (small preset)
     patience: int = 2
     lr_step: int = 30
     image_size: int = None          # the network's input side (the crop)
@@ -80,6 +80,7 @@ class TrainConfig:
             "batch_size": 128 if paper else 64,
             "lr": 0.01 if paper else 0.02,
             "init": "paper" if paper else "he",
+            "schedule": "plateau" if paper else "cosine",
             "image_size": 227 if paper else (28 if self.dataset == "fashion-mnist" else 32),
         }
         for name, value in fill.items():

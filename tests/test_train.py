@@ -55,7 +55,9 @@ def test_builtin_run_writes_everything(builtin_run):
         for key in ("train_loss", "val_top1_error", "val_top5_error", "lr"):
             assert isinstance(row[key], float) and math.isfinite(row[key]), key
         assert 0.0 <= row["val_top5_error"] <= row["val_top1_error"] <= 1.0
-        assert row["lr"] == pytest.approx(0.02)
+    # the small preset's default schedule: cosine decay from 0.02 over the run's steps
+    assert config["schedule"] == "cosine"
+    assert 0.0 < rows[1]["lr"] < rows[0]["lr"] < 0.02
 
     for name in ("curves.png", "conv1_filters.png"):
         with Image.open(run_dir / name) as image:
