@@ -7,6 +7,7 @@ against the array module ``xp`` (``numpy`` or ``cupy``), as in Chainer's
 """
 import importlib
 import sys
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -90,3 +91,16 @@ def to_numpy(array):
 def device_of(array):
     """The device name of ``array``: ``"cpu"`` or ``"cuda:N"``."""
     return f"cuda:{array.device.id}" if is_cuda(array) else "cpu"
+
+
+def device_context(device):
+    """``with device_context("cuda:1"):`` makes new CuPy arrays and kernels use GPU 1 (nothing
+    to do for the CPU). CuPy works on the *current* device, so code touching arrays of GPU k
+    runs inside this."""
+    kind, index = parse_device(device)
+    return cupy_module().cuda.Device(index) if kind == "cuda" else nullcontext()
+
+
+def device_scope(array):
+    """The ``device_context`` of the device ``array`` lives on."""
+    return array.device if is_cuda(array) else nullcontext()

@@ -12,11 +12,23 @@ import argparse
 import os
 import sys
 
+from .backend import cuda_available, cupy_module, parse_device
 from . import checkpoint as ckpt
-from .backend import cuda_available, parse_device
-from .data import DATASETS, DataError, DataLoader, Preprocess, build_datasets
+from .data import DATASETS, DataError, DataLoader, build_datasets
 from .model import AlexNet
-from .trainer import evaluate
+from .trainer import evaluate, preprocess_from_checkpoint
+
+
+def check_device(device):
+    """A clear error, before any work, when a GPU is asked for but cannot be used."""
+    kind, index = parse_device(device)
+    if kind == "cuda":
+        if not cuda_available():
+            raise ValueError(f"device {device} asked for, but CuPy with a CUDA GPU is not available; "
+                             f"use --device cpu or install CuPy (pip install .[cuda12] or .[cuda13])")
+        count = cupy_module().cuda.runtime.getDeviceCount()
+        if index >= count:
+            raise ValueError(f"device {device} asked for, but this machine has {count} GPU(s)")
 
 
 def load_model(arrays, meta, device="cpu"):
@@ -26,13 +38,7 @@ def load_model(arrays, meta, device="cpu"):
                     in_channels=spec["in_channels"], input_size=spec["input_size"],
                     init=spec.get("init", "paper"))
     model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-    prep = meta["preprocess"]
-    pca = None
-    if "preprocess/pca_eigvals" in arrays:
-        pca = (arrays["preprocess/pca_eigvals"], arrays["preprocess/pca_eigvecs"])
-    preprocess = Preprocess(prep["crop_size"], prep["stored_size"], mean=arrays.get("preprocess/mean"),
-                            pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"])
-    return model, preprocess
+    return model, preprocess_from_checkpoint(arrays, meta)
 
 
 def main(argv=None):
@@ -51,8 +57,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         arrays, meta, path = ckpt.load_file_or_directory(args.checkpoint)
-        if parse_device(args.device)[0] == "cuda" and not cuda_available():
-            raise ValueError(f"device {args.device} asked for, but CuPy with a CUDA GPU is not available")
+        check_device(args.device)
         config = meta["config"]
         dataset = args.dataset or config["dataset"]
         same = dataset == config["dataset"]

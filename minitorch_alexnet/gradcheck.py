@@ -49,6 +49,8 @@ def relative_error(analytic, numeric):
 def numerical_gradient(loss_fn, x, eps=DEFAULT_EPS):
     """Centred-difference gradient of the scalar ``loss_fn()`` with respect to the array x,
     element by element. x is changed in place and restored, so ``loss_fn`` must read it."""
+    if not x.flags.c_contiguous:
+        raise ValueError("x must be C-contiguous: it is perturbed in place through a flat view")
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     for i in range(flat_x.size):

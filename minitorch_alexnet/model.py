@@ -30,13 +30,13 @@ images with 1 or 3 channels (CIFAR-10, Fashion-MNIST), which keeps every ingredi
 convolutions (conv2/4/5 grouped), LRN, overlapping pooling, dropout and three FC layers, with
 5x5 stride-1 kernels in conv1 and fewer maps. ``width`` scales every layer's maps and units.
 """
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import functional as F
-from .backend import cupy_module, get_array_module, parse_device, to_device, to_numpy
+from .backend import (device_context, device_scope, get_array_module, parse_device, to_device,
+                      to_numpy)
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,6 @@ POOL_SIZE, POOL_STRIDE = 3, 2                       # overlapping pooling, secti
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0   # section 3.3
 DROPOUT_P = 0.5
 WEIGHT_STD = 0.01                                   # weights ~ N(0, 0.01^2), section 5
-
-
-def device_context(device):
-    """``with device_context("cuda:1"):`` makes new CuPy arrays and kernels use GPU 1."""
-    kind, index = parse_device(device)
-    return cupy_module().cuda.Device(index) if kind == "cuda" else nullcontext()
 
 
 def concat_on(device, parts, axis=1):
@@ -213,6 +207,7 @@ class AlexNet:
             self.params[key] = [to_device(np.ascontiguousarray(p), d) for p, d in zip(pieces, self.devices)]
         else:
             self.params[key] = [to_device(np.ascontiguousarray(full), self.devices[0])]
+        # (callers pass fresh copies: load_state_dict copies, so the caller's arrays stay theirs)
 
     # ---- weights that travel -----------------------------------------------------------
     def state_dict(self):
@@ -241,7 +236,7 @@ class AlexNet:
         for layer in self.layers:
             for kind in ("weight", "bias"):
                 key = f"{layer.name}.{kind}"
-                self._set(layer, kind, np.asarray(to_numpy(state[key]), dtype=self.dtype))
+                self._set(layer, kind, np.array(to_numpy(state[key]), dtype=self.dtype, copy=True))
 
     def parameters(self):
         """(name, column, parameter, gradient) for every piece, on its own device: what an
@@ -279,7 +274,9 @@ class AlexNet:
         """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
         if self.check_finite:
             for array in arrays:
-                if not bool(get_array_module(array).isfinite(array).all()):
+                with device_scope(array):
+                    finite = bool(get_array_module(array).isfinite(array).all())
+                if not finite:
                     raise FloatingPointError(f"{where} {verb} a non-finite value (nan or inf)")
 
     def locate_nonfinite(self, x, labels):

@@ -15,7 +15,7 @@ velocity and update stay on device k.
 """
 import numpy as np
 
-from .backend import device_of, get_array_module, to_device, to_numpy
+from .backend import device_of, device_scope, get_array_module, to_device, to_numpy
 
 
 class SGD:
@@ -36,14 +36,15 @@ class SGD:
                 raise RuntimeError(f"{name} has no gradient: call model.backward() before step()")
             key = (name, column)
             xp = get_array_module(param)
-            velocity = self.velocity.get(key)
-            if velocity is None:
-                velocity = self.velocity[key] = xp.zeros_like(param)
-            # v <- m v - wd lr w - lr g   (computed in place, no temporaries of param's size kept)
-            velocity *= self.momentum
-            velocity -= (self.weight_decay * self.lr) * param
-            velocity -= self.lr * grad
-            param += velocity
+            with device_scope(param):           # column k's update runs on column k's device
+                velocity = self.velocity.get(key)
+                if velocity is None:
+                    velocity = self.velocity[key] = xp.zeros_like(param)
+                # v <- m v - wd lr w - lr g   (in place: no temporaries of param's size kept)
+                velocity *= self.momentum
+                velocity -= (self.weight_decay * self.lr) * param
+                velocity -= self.lr * grad
+                param += velocity
 
     def state_dict(self):
         """Velocities as NumPy arrays named ``velocity/<param>``, laid out like the model's

@@ -16,7 +16,8 @@ from . import checkpoint as ckpt
 from . import functional as F
 from .backend import to_device, to_numpy
 from .data import BadImageError, decode_image
-from .evaluate import load_model
+from .backend import device_context
+from .evaluate import check_device, load_model
 
 
 def main(argv=None):
@@ -29,6 +30,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     try:
+        check_device(args.device)
         arrays, meta, _ = ckpt.load_file_or_directory(args.checkpoint)
         model, preprocess = load_model(arrays, meta, args.device)
     except (ckpt.CheckpointError, ValueError) as error:
@@ -47,8 +49,10 @@ def main(argv=None):
         if image.ndim == 2:
             image = image[:, :, None]
         views = preprocess.eval_ten_crop(image) if args.ten_crop else preprocess.eval(image)[None]
-        logits = model.forward(to_device(np.ascontiguousarray(views, dtype=np.float32), args.device), train=False)
-        probabilities = to_numpy(F.softmax(logits)).mean(axis=0)
+        with device_context(args.device):
+            logits = model.forward(to_device(np.ascontiguousarray(views, dtype=np.float32), args.device),
+                                   train=False)
+            probabilities = to_numpy(F.softmax(logits)).mean(axis=0)
         best = np.argsort(-probabilities)[:args.top]
         print(f"{path}:")
         for index in best:

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from . import functional as F
-from .model import FC, POOL_SIZE, POOL_STRIDE, AlexNet, Conv
+from .model import POOL_SIZE, POOL_STRIDE, AlexNet, Conv
 
 
 def layer_rows(model):
@@ -21,8 +21,9 @@ def layer_rows(model):
     rows = []
     size, maps = model.input_size, model.in_channels
     rows.append(("input", (maps, size, size), (0, 0), (0, 0)))
+    state = model.state_dict()
     for layer in model.layers:
-        weight = model.state_dict()[f"{layer.name}.weight"]
+        weight = state[f"{layer.name}.weight"]
         params = weight.size + weight.shape[0]
         if isinstance(layer, Conv):
             size = F.output_size(size, layer.kernel, layer.stride, layer.pad)

@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import checkpoint as ckpt
-from .backend import cuda_available, parse_device
+from .evaluate import check_device
 from .data import DATASETS, DataError
 from .schedule import SCHEDULES
 from .trainer import TrainConfig, Trainer, TrainingStopped, default_run_dir
@@ -96,12 +96,8 @@ def config_from_args(args):
 
 
 def check_devices(config):
-    devices = config.columns or [config.device]
-    for device in devices:
-        kind, _ = parse_device(device)
-        if kind == "cuda" and not cuda_available():
-            raise ValueError(f"device {device} asked for, but CuPy with a CUDA GPU is not available; "
-                             f"use --device cpu or install CuPy (pip install .[cuda12] or .[cuda13])")
+    for device in config.columns or [config.device]:
+        check_device(device)
 
 
 def main(argv=None):
@@ -119,6 +115,8 @@ def main(argv=None):
             for name in RESUMABLE_OVERRIDES:
                 if name in typed:
                     setattr(config, name, getattr(given, name))
+            if "epochs" in typed and config.schedule == "cosine":
+                print(f"note: the cosine schedule now spans {config.epochs} epochs from here on")
             config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(path))
             check_devices(config)
             print(f"resuming {config.run_dir} from {path}: epoch {meta['epoch'] + 1}, "

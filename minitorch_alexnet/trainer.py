@@ -3,9 +3,9 @@
 One step: forward with dropout, softmax cross-entropy, backward, the paper's momentum SGD
 update. After each epoch: validation (top-1 and top-5 error), the learning-rate schedule, a
 line of metrics, plots and a checkpoint. Everything random (data order, crops, flips, colour
-shifts, dropout masks) is a pure function of the seed and the position in training, and a
-checkpoint stores the position (epoch, batch) and every state that evolves (weights,
-velocities, schedule, dropout generator, metrics). So ``--resume`` continues exactly where a
+shifts) is a pure function of the seed and the position in training; dropout masks come from
+one generator seeded once. A checkpoint stores the position (epoch, batch) and every state that
+evolves (weights, velocities, schedule, the dropout generator's state, metrics). So ``--resume`` continues exactly where a
 run stopped, and on the CPU a resumed run ends with the same weights, bit for bit, as one that
 was never interrupted.
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import functional as F
-from .backend import get_array_module, to_device, to_numpy
+from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
 from .data import DataLoader, Preprocess, build_datasets, default_stored_size
 from .model import AlexNet
 from .optim import SGD
@@ -122,22 +122,13 @@ def evaluate(model, loader, device, ten_crop=False, confusion=False):
     softmax outputs when ``ten_crop``). Returns a dict."""
     total_loss, top1, top5, count = 0.0, 0, 0, 0
     matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
-    for x, labels in loader.epoch(0):
-        if ten_crop:                                   # x (B, 10, C, H, W): average the views
-            b, views = x.shape[:2]
-            logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
-            probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)
-            loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
-            scores = np.log(probabilities + 1e-12)
-        else:
-            logits = model.forward(to_device(x, device), train=False)
-            loss = float(F.softmax_cross_entropy(logits, to_device(labels, device))[0])
-            scores = to_numpy(logits)
-        wrong1, wrong5 = top_k_errors(scores, labels)
-        total_loss += loss * len(labels)
-        top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
-        if confusion:
-            np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
+    with device_context(device):
+        for x, labels in loader.epoch(0):
+            wrong1, wrong5, loss, scores = _evaluate_batch(model, x, labels, device, ten_crop)
+            total_loss += loss * len(labels)
+            top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
+            if confusion:
+                np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
     if count == 0:
         raise ValueError("the evaluation set is empty")
     result = {"loss": total_loss / count, "top1_error": top1 / count, "top5_error": top5 / count,
@@ -147,6 +138,40 @@ def evaluate(model, loader, device, ten_crop=False, confusion=False):
     return result
 
 
+def _evaluate_batch(model, x, labels, device, ten_crop):
+    """(top-1 misses, top-5 misses, mean loss, scores (B, classes) on the host) of one batch."""
+    if ten_crop:                                   # x (B, 10, C, H, W): average the views
+        b, views = x.shape[:2]
+        logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
+        probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)
+        loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
+        scores = np.log(probabilities + 1e-12)
+    else:
+        logits = model.forward(to_device(x, device), train=False)
+        loss = float(F.softmax_cross_entropy(logits, to_device(labels, device))[0])
+        scores = to_numpy(logits)
+    wrong1, wrong5 = top_k_errors(scores, labels)
+    return wrong1, wrong5, loss, scores
+
+
+def image_channels(dataset):
+    """1 for grayscale data sets, 3 for colour ones, without decoding an image (the first one
+    may be unreadable)."""
+    if hasattr(dataset, "images"):
+        return int(dataset.images.shape[-1])
+    return 1 if getattr(dataset, "mode", "RGB") == "L" else 3
+
+
+def preprocess_from_checkpoint(arrays, meta):
+    """The ``Preprocess`` (crop sizes, mean image, colour PCA) a checkpoint was trained with."""
+    prep = meta["preprocess"]
+    pca = None
+    if "preprocess/pca_eigvals" in arrays:
+        pca = (arrays["preprocess/pca_eigvals"], arrays["preprocess/pca_eigvecs"])
+    return Preprocess(prep["crop_size"], prep["stored_size"], mean=arrays.get("preprocess/mean"),
+                      pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"])
+
+
 class Trainer:
     """Builds data, model and optimizer from a TrainConfig and runs (or resumes) training."""
 
@@ -154,7 +179,7 @@ class Trainer:
         self.config = config.resolved()
         self.out = out or sys.stdout
         self.stop_requested = False
-        self._build_data()
+        self._build_data(resume_state)
         self._build_model()
         self.optimizer = SGD(self.model, lr=self.config.lr, momentum=self.config.momentum,
                              weight_decay=self.config.weight_decay)
@@ -171,20 +196,27 @@ class Trainer:
     def log(self, text):
         print(text, file=self.out, flush=True)
 
-    def _build_data(self):
+    def _build_data(self, saved=None):
         c = self.config
         self.train_set, self.val_set = build_datasets(
             c.dataset, c.data_dir, c.val_dir, seed=c.seed, limit_train=c.limit_train,
             limit_val=c.limit_val, val_fraction=c.val_fraction,
             image_size=c.stored_size)
         self.classes = list(self.train_set.classes)
-        image, _ = self.train_set.load(0)
-        self.in_channels = image.shape[2]
-        use_pca = c.pca and self.in_channels == 3
-        mean = None if c.mean == "none" else c.mean
-        self.preprocess = Preprocess.from_dataset(
-            self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
-            seed=c.seed, num_workers=c.workers)
+        self.in_channels = image_channels(self.train_set)
+        if saved is not None:
+            # A resumed run keeps the statistics it started with (no second pass over the data).
+            arrays, meta = saved
+            if list(meta["classes"]) != self.classes:
+                raise ValueError(f"the data set's classes {self.classes[:5]}... are not the run's "
+                                 f"{list(meta['classes'])[:5]}...; did --data-dir change?")
+            self.preprocess = preprocess_from_checkpoint(arrays, meta)
+        else:
+            use_pca = c.pca and self.in_channels == 3
+            mean = None if c.mean == "none" else c.mean
+            self.preprocess = Preprocess.from_dataset(
+                self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
+                seed=c.seed, num_workers=c.workers)
         self._make_loaders()
 
     def _make_loaders(self):
@@ -206,7 +238,7 @@ class Trainer:
 
     @staticmethod
     def _zero_sums():
-        return {"loss": 0.0, "correct": 0, "seen": 0, "bad": 0, "seconds": 0.0}
+        return {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "bad_before_resume": []}
 
     # ---- checkpoints ---------------------------------------------------------------------
     def _state(self):
@@ -230,7 +262,8 @@ class Trainer:
             "optimizer_lr": float(self.optimizer.lr),
             "schedule": self.schedule.state_dict(),
             "dropout_rng": self.model.dropout_rng.bit_generator.state,
-            "epoch_sums": self.epoch_sums,
+            # unreadable images met so far this epoch (the loader lists only its own part)
+            "epoch_sums": dict(self.epoch_sums, bad_before_resume=self._epoch_bad_images()),
             "history": self.history,
         }
         return arrays, meta
@@ -301,17 +334,21 @@ class Trainer:
         """One SGD step on a batch; returns (loss, correct). Raises TrainingStopped if a
         non-finite value appears, naming the first layer that produced it."""
         rng_state = self.model.dropout_rng.bit_generator.state
-        x_device, labels_device = to_device(x, self.device), to_device(labels, self.device)
-        logits = self.model.forward(x_device, train=True)
-        loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
-        loss = float(loss)
-        self.model.backward(dlogits)
+        with device_context(self.device):       # the logits and the loss live on the first device
+            x_device, labels_device = to_device(x, self.device), to_device(labels, self.device)
+            logits = self.model.forward(x_device, train=True)
+            loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
+            loss = float(loss)
+            self.model.backward(dlogits)
         # One number that is nan or inf if any gradient entry is (cheap next to the step).
-        grad_square = sum(float(get_array_module(g).vdot(g.ravel(), g.ravel()))
-                          for _, _, _, g in self.model.parameters())
+        grad_square = 0.0
+        for _, _, _, g in self.model.parameters():
+            with device_scope(g):
+                grad_square += float(get_array_module(g).vdot(g.ravel(), g.ravel()))
         if not (math.isfinite(loss) and math.isfinite(grad_square)):
             self.model.dropout_rng.bit_generator.state = rng_state
-            where = self.model.locate_nonfinite(x_device, labels_device)
+            with device_context(self.device):
+                where = self.model.locate_nonfinite(x_device, labels_device)
             raise TrainingStopped(
                 f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
                 f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
@@ -336,7 +373,7 @@ class Trainer:
         previous_handlers = self._install_signal_handlers()
         try:
             while self.epoch < c.epochs:
-                if not self._run_epoch():
+                if not self._run_epoch() or (self.stop_requested and self.epoch < c.epochs):
                     self.log(f"interrupted: checkpoint saved at epoch {self.epoch + 1}, step "
                              f"{self.batches_done}; continue with --resume {c.run_dir}")
                     return 130
@@ -344,6 +381,11 @@ class Trainer:
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
         return 0
+
+    def _epoch_bad_images(self):
+        """Unreadable images of the current epoch: before a resume, and since."""
+        earlier = [tuple(item) for item in self.epoch_sums.get("bad_before_resume", [])]
+        return earlier + [tuple(item) for item in self.train_loader.bad_images]
 
     def _run_epoch(self):
         """Train the rest of the current epoch, validate, checkpoint. False if interrupted."""
@@ -370,7 +412,6 @@ class Trainer:
                 if self.stop_requested or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
                     sums["seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
-                    sums["bad"] = self.train_loader.num_bad
                     self.save_checkpoint()
                     if self.stop_requested:
                         return False
@@ -379,7 +420,7 @@ class Trainer:
                 bar.close()
         sums = self.epoch_sums
         sums["seconds"] += time.perf_counter() - started
-        bad_images = self.train_loader.bad_images
+        bad_images = self._epoch_bad_images()
         result = evaluate(self.model, self.val_loader, self.device)
         row = {
             "epoch": epoch + 1,

@@ -23,7 +23,7 @@ import numpy as np
 
 # The one helper for conv/pool output sizes, (size + 2*pad - window)//stride + 1, shared with
 # the CPU path (it also rejects a window that does not fit).
-from ..functional import output_size
+from ..functional._checks import check_upstream, output_size
 
 BLOCK_SIZE = 256                 # threads per block of every one-dimensional launch
 GEMM_TILE = 64                   # rows/columns of C per block of the tiled GEMM (gemm.cu)
@@ -111,6 +111,7 @@ def relu_forward(xp, launch, x):
 def relu_backward(xp, launch, dy, cache):
     """dx = dy where the forward input was > 0, else 0."""
     y = cache
+    check_upstream(dy, y.shape, y.dtype, like=y)
     dy = xp.ascontiguousarray(dy)
     dx = xp.empty_like(dy)
     grid, block = grid_1d(dy.size)
@@ -155,6 +156,7 @@ def dropout_backward(xp, launch, dy, cache):
     keep, scale, active = cache
     if not active:
         return dy.copy()
+    check_upstream(dy, keep.shape, like=keep)
     dy = xp.ascontiguousarray(dy)
     dx = xp.empty_like(dy)
     grid, block = grid_1d(dy.size)
@@ -221,6 +223,7 @@ def lrn_forward(xp, launch, x, size, alpha, beta, k):
 def lrn_backward(xp, launch, dy, cache):
     """dx from the formula in lrn.cu, one thread per input element."""
     x, y, scale, size, alpha, beta = cache
+    check_upstream(dy, x.shape, x.dtype, like=x)
     dy = xp.ascontiguousarray(dy)
     N, C, H, W = x.shape
     dx = xp.empty_like(x)
@@ -246,12 +249,13 @@ def max_pool2d_forward(xp, launch, x, size, stride, pad):
     launch(kernel_name("max_pool_forward", x.dtype), grid, block,
            (x, y, argmax, i32(N), i32(C), i32(H), i32(W), i32(size), i32(stride), i32(pad),
             i32(OH), i32(OW)))
-    return y, (argmax, tuple(x.shape), size, stride, pad)
+    return y, (argmax, tuple(x.shape), size, stride, pad, x.dtype)
 
 
 def max_pool2d_backward(xp, launch, dy, cache):
     """dx (N, C, H, W): each input pixel gathers the dy of the windows it won."""
-    argmax, x_shape, size, stride, pad = cache
+    argmax, x_shape, size, stride, pad, dtype = cache
+    check_upstream(dy, argmax.shape, dtype, like=argmax)
     N, C, H, W = x_shape
     dy = xp.ascontiguousarray(dy)
     OH, OW = argmax.shape[2], argmax.shape[3]

@@ -46,6 +46,15 @@ def check_same_device(**arrays):
             )
 
 
+def check_upstream(dy, shape, dtype=None, like=None):
+    """A backward pass's incoming gradient ``dy`` matches what its forward pass produced:
+    ``shape``, ``dtype`` (when known) and the device of ``like`` (an array of the cache)."""
+    check_float_array("dy", dy, dtype=dtype)
+    check_shape("dy", dy, tuple(shape))
+    if like is not None:
+        check_same_device(dy=dy, cache=like)
+
+
 def output_size(size, kernel, stride, pad):
     """Output length of a sliding window: ``(size + 2*pad - kernel) // stride + 1``.
 

@@ -7,18 +7,18 @@ tanh saturates: for |x| > 3 its derivative is below 0.01 and gradients vanish; R
 the gradient unchanged wherever the unit is active, which is why it trains several times faster.
 """
 from ..backend import get_array_module, is_cuda
-from ._checks import check_float_array, check_same_device, check_shape
+from ._checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
 
 
 def relu_forward(x):
-    """y = max(0, x), any shape. Returns ``(y, cache)``; the cache is the mask x > 0."""
+    """y = max(0, x), any shape. Returns ``(y, cache)``; the cache is y (y > 0 exactly where
+    x > 0, so it tells backward which units were active)."""
     check_float_array("x", x)
     if is_cuda(x):
         return cuda_ops().relu_forward(x)
-    active = x > 0
-    y = x * active  # keeps the dtype; x itself is not modified
-    return y, active
+    y = x * (x > 0)  # keeps the dtype; x itself is not modified
+    return y, y
 
 
 def relu_backward(dy, cache):
@@ -26,10 +26,9 @@ def relu_backward(dy, cache):
     check_float_array("dy", dy)
     if is_cuda(dy):
         return cuda_ops().relu_backward(dy, cache)
-    active = cache
-    check_same_device(dy=dy, cache=active)
-    check_shape("dy", dy, active.shape)
-    return dy * active
+    y = cache
+    check_upstream(dy, y.shape, y.dtype, like=y)
+    return dy * (y > 0)
 
 
 def tanh_forward(x):
@@ -42,7 +41,5 @@ def tanh_forward(x):
 def tanh_backward(dy, cache):
     """dx = dy * (1 - y^2)."""
     y = cache
-    check_float_array("dy", dy, dtype=y.dtype)
-    check_same_device(dy=dy, cache=y)
-    check_shape("dy", dy, y.shape)
+    check_upstream(dy, y.shape, y.dtype, like=y)
     return dy * (1 - y * y)

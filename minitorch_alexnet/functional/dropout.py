@@ -15,7 +15,7 @@ every device.
 import numpy as np
 
 from ..backend import is_cuda
-from ._checks import check_float_array, check_same_device, check_shape
+from ._checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
 
 
@@ -53,6 +53,5 @@ def dropout_backward(dy, cache):
     scaled_mask = cache
     if scaled_mask is None:
         return dy.copy()
-    check_same_device(dy=dy, mask=scaled_mask)
-    check_shape("dy", dy, scaled_mask.shape)
+    check_upstream(dy, scaled_mask.shape, scaled_mask.dtype, like=scaled_mask)
     return dy * scaled_mask

@@ -30,6 +30,8 @@ def softmax_cross_entropy(logits, labels):
     loss is a 0-d array of the logits' dtype (``float(loss)`` gives a Python number).
     """
     check_float_array("logits", logits, ndim=2)
+    if not hasattr(labels, "ndim"):
+        raise ValueError(f"labels must be a NumPy or CuPy array of class indices, got {type(labels).__name__}")
     xp = get_array_module(labels)
     if labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
         raise ValueError(

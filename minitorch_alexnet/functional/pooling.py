@@ -16,7 +16,7 @@ the candidates x_pad[:, :, i + stride*oh, j + stride*ow] form one strided slice.
 import numpy as np
 
 from ..backend import is_cuda
-from ._checks import check_float_array, check_same_device, check_shape, output_size
+from ._checks import check_float_array, check_upstream, output_size
 from ._dispatch import cuda_ops
 
 
@@ -47,7 +47,7 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
             np.greater(candidate, best, out=better)   # strict: an equal later value does not win
             np.copyto(best, candidate, where=better)
             np.copyto(best_offset, i * size + j, where=better)
-    return best, (x.shape, best_offset, size, stride, pad)
+    return best, (x.shape, best_offset, size, stride, pad, x.dtype)
 
 
 def max_pool2d_backward(dy, cache):
@@ -55,9 +55,8 @@ def max_pool2d_backward(dy, cache):
     check_float_array("dy", dy, ndim=4)
     if is_cuda(dy):
         return cuda_ops().max_pool2d_backward(dy, cache)
-    x_shape, best_offset, size, stride, pad = cache
-    check_same_device(dy=dy, argmax=best_offset)
-    check_shape("dy", dy, best_offset.shape)
+    x_shape, best_offset, size, stride, pad, dtype = cache
+    check_upstream(dy, best_offset.shape, dtype, like=best_offset)
     n, c, h, w = x_shape
     oh, ow = best_offset.shape[2:]
     dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
