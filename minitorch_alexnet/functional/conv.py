@@ -33,7 +33,7 @@ chunk and keeps its cols for backward.
 """
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
-from ._dispatch import matmul
+from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col
 
 CHUNK_BYTES = 8 * 2**20     # about the size of cols for one chunk of images on the CPU
@@ -76,6 +76,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     w_rows = w.reshape(groups, f_per_group, k)         # W_g, one (Fg, K) matrix per group
     b_rows = b.reshape(groups, f_per_group, 1)
     chunk = images_per_chunk(x, k, oh, ow)
+    on_gpu = is_cuda(x)
     y = xp.empty((n, f, oh, ow), dtype=x.dtype)
     kept_cols = []                                     # filled only when one chunk is the batch
     for start in range(0, n, chunk):
@@ -86,11 +87,14 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
             filters = slice(g * f_per_group, (g + 1) * f_per_group)
             cols = im2col(x[images, channels], kh, kw, stride, pad)    # (K, m*OH*OW)
             y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
-            y_g += b_rows[g]
+            if not on_gpu:
+                y_g += b_rows[g]
             # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
             y[images, filters] = y_g.reshape(f_per_group, m, oh, ow).transpose(1, 0, 2, 3)
             if chunk == n:
                 kept_cols.append(cols)
+    if on_gpu:
+        y = cuda_ops().bias_add(y, b)                  # kernels/elementwise.cu: y[n, f] += b[f]
     cache = (x, w, stride, pad, groups, kept_cols or None)
     return y, cache
 
@@ -130,5 +134,6 @@ def conv2d_backward(dy, cache):
             dcols = matmul(w_rows[g].T, dy_g)                              # dcols = W_g.T @ dY_g
             dx[images, channels] = col2im(dcols, (m, c_per_group, h, width), kh, kw, stride, pad)
     dw = xp.ascontiguousarray(dw_t.transpose(0, 2, 1)).reshape(w.shape)
-    db = dy.sum(axis=(0, 2, 3))
+    # db[f] = sum over images and pixels of dy[:, f]; on the GPU by the bias_grad kernel
+    db = cuda_ops().bias_grad(dy) if is_cuda(dy) else dy.sum(axis=(0, 2, 3))
     return dx, dw, db
