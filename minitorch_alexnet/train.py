@@ -44,7 +44,7 @@ def build_parser():
              "or flat cat.1.jpg / dog.2.jpg files")
     add("--data-dir", help="where the data set is (fashion-mnist default: /usr/share/datasets/fashion-mnist)")
     add("--val-dir", help="a separate validation folder/set; default: the test split, or a seeded hold-out")
-    add("--epochs", type=int, help="epochs to train (default: 6 builtin, 15 other small, 90 paper)")
+    add("--epochs", type=int, help="epochs to train (default: 4 builtin, 15 other small, 90 paper)")
     add("--batch-size", type=int, help="images per SGD step (default: 64 small, 128 paper)")
     add("--lr", type=float, help="initial learning rate (default: 0.02 small, 0.01 paper)")
     add("--momentum", type=float, default=0.9, help="SGD momentum")

@@ -76,7 +76,7 @@ class TrainConfig:
         """Fill the defaults that depend on the preset and the data set."""
         paper = self.preset == "paper"
         fill = {
-            "epochs": 90 if paper else (6 if self.dataset == "builtin" else 15),
+            "epochs": 90 if paper else (4 if self.dataset == "builtin" else 15),
             "batch_size": 128 if paper else 64,
             "lr": 0.01 if paper else 0.02,
             "init": "paper" if paper else "he",
