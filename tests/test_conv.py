@@ -279,3 +279,23 @@ def test_non_contiguous_inputs_give_the_same_result():
     dy = rng.standard_normal((2, 4, 12, 12))[:, :, ::2, ::2]
     for got, want in zip(F.conv2d_backward(dy, cache), F.conv2d_backward(np.ascontiguousarray(dy), expected_cache)):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_backward_unfolding_again_equals_keeping_cols(monkeypatch):
+    """Backward either reuses the forward pass's cols or unfolds x again (when the cols would
+    be too big to keep): both give the same gradients, also over several image chunks."""
+    import minitorch_alexnet.functional.conv as conv_module
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4, 9, 9))
+    w = rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6)
+    dy = rng.standard_normal((5, 6, 9, 9))
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * 18 * 81 * 8)   # two images per chunk
+    kept = F.conv2d_backward(dy, F.conv2d_forward(x, w, b, 1, 1, 2)[1])
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    y, cache = F.conv2d_forward(x, w, b, 1, 1, 2)
+    assert cache[-1] is None                       # nothing kept: backward unfolds again
+    again = F.conv2d_backward(dy, cache)
+    for a, r in zip(kept, again):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)

@@ -24,19 +24,20 @@ groups=2 is AlexNet's two columns on one device: filters 0..F/2-1 see only chann
 Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at batch 32 it is
 224 MB. Writing it to memory and reading it back costs more than the arithmetic, so the CPU
 works on a few images at a time (``images_per_chunk``): a chunk's cols (a few MB) stays in the
-processor's cache between ``im2col`` and the matrix product that reads it. The cache for
-backward keeps x, not cols, and backward unfolds each chunk again: a second ``im2col`` from the
-cache is cheaper than keeping hundreds of MB alive. Since the columns of cols are (image,
-pixel) pairs, the images of a chunk are a block of columns and each product splits by chunk
-exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch as one
-chunk and keeps its cols for backward.
+processor's cache between ``im2col`` and the matrix product that reads it. The chunks' cols
+are kept for the backward pass while a layer's total stays under KEEP_COLS_BYTES; above that
+the cache keeps only x and backward unfolds each chunk again. Since the columns of cols are
+(image, pixel) pairs, the images of a chunk are a block of columns and each product splits by
+chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch
+as one chunk and keeps its cols for backward.
 """
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col
 
-CHUNK_BYTES = 8 * 2**20     # about the size of cols for one chunk of images on the CPU
+CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
+KEEP_COLS_BYTES = 2**30        # keep a layer's cols for backward up to this size (else unfold again)
 
 
 def images_per_chunk(x, rows, oh, ow):
@@ -78,7 +79,9 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     chunk = images_per_chunk(x, k, oh, ow)
     on_gpu = is_cuda(x)
     y = xp.empty((n, f, oh, ow), dtype=x.dtype)
-    kept_cols = []                                     # filled only when one chunk is the batch
+    # Keep every chunk's cols for backward (saves a second unfold) unless they are too big.
+    keep = on_gpu or groups * k * n * oh * ow * x.dtype.itemsize <= KEEP_COLS_BYTES
+    kept_cols = []                                     # in (chunk, group) order
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)                      # images in this chunk (the last may be short)
@@ -91,7 +94,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
                 y_g += b_rows[g]
             # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
             y[images, filters] = y_g.reshape(f_per_group, m, oh, ow).transpose(1, 0, 2, 3)
-            if chunk == n:
+            if keep:
                 kept_cols.append(cols)
     if on_gpu:
         y = cuda_ops().bias_add(y, b)                  # kernels/elementwise.cu: y[n, f] += b[f]
@@ -118,6 +121,7 @@ def conv2d_backward(dy, cache):
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
     dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
     dx = xp.empty((n, c, h, width), dtype=w.dtype)
+    kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)
@@ -126,8 +130,8 @@ def conv2d_backward(dy, cache):
         for g in range(groups):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]          # (Fg, m*OH*OW)
-            if kept_cols is not None:
-                cols = kept_cols[g]
+            if kept is not None:
+                cols = next(kept)
             else:
                 cols = im2col(x[images, channels], kh, kw, stride, pad)    # unfold again
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
