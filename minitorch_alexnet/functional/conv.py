@@ -40,12 +40,12 @@ CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images 
 KEEP_COLS_BYTES = 2**30        # keep a layer's cols for backward up to this size (else unfold again)
 
 
-def images_per_chunk(x, rows, oh, ow):
+def images_per_chunk(x, rows, out_h, out_w):
     """How many images to unfold at once: all of them on the GPU; on the CPU as many as keep
     one group's cols (``rows`` x images*OH*OW) within CHUNK_BYTES, at least one."""
     if is_cuda(x):
         return x.shape[0]
-    per_image = rows * oh * ow * x.dtype.itemsize
+    per_image = rows * out_h * out_w * x.dtype.itemsize
     return max(1, min(x.shape[0], CHUNK_BYTES // per_image))
 
 
@@ -69,18 +69,18 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
         )
     check_shape("w", w, (f, c // groups, kh, kw))
     check_shape("b", b, (f,))
-    oh, ow = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
+    out_h, out_w = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)  # OH, OW
     xp = get_array_module(x)
 
     k = c_per_group * kh * kw                          # rows of one group's cols
     f_per_group = f // groups
     w_rows = w.reshape(groups, f_per_group, k)         # W_g, one (Fg, K) matrix per group
     b_rows = b.reshape(groups, f_per_group, 1)
-    chunk = images_per_chunk(x, k, oh, ow)
+    chunk = images_per_chunk(x, k, out_h, out_w)
     on_gpu = is_cuda(x)
-    y = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    y = xp.empty((n, f, out_h, out_w), dtype=x.dtype)
     # Keep every chunk's cols for backward (saves a second unfold) unless they are too big.
-    keep = on_gpu or groups * k * n * oh * ow * x.dtype.itemsize <= KEEP_COLS_BYTES
+    keep = on_gpu or groups * k * n * out_h * out_w * x.dtype.itemsize <= KEEP_COLS_BYTES
     kept_cols = []                                     # in (chunk, group) order
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
@@ -93,7 +93,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
             if not on_gpu:
                 y_g += b_rows[g]
             # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
-            y[images, filters] = y_g.reshape(f_per_group, m, oh, ow).transpose(1, 0, 2, 3)
+            y[images, filters] = y_g.reshape(f_per_group, m, out_h, out_w).transpose(1, 0, 2, 3)
             if keep:
                 kept_cols.append(cols)
     if on_gpu:
@@ -108,15 +108,15 @@ def conv2d_backward(dy, cache):
     n, c, h, width = x.shape
     f, c_per_group, kh, kw = w.shape
     check_float_array("dy", dy, ndim=4, dtype=w.dtype)
-    oh, ow = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
-    check_shape("dy", dy, (n, f, oh, ow))
+    out_h, out_w = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
+    check_shape("dy", dy, (n, f, out_h, out_w))
     check_same_device(dy=dy, w=w)
     xp = get_array_module(dy)
 
     k = c_per_group * kh * kw
     f_per_group = f // groups
     w_rows = w.reshape(groups, f_per_group, k)
-    chunk = images_per_chunk(x, k, oh, ow)
+    chunk = images_per_chunk(x, k, out_h, out_w)
     # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
     dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
@@ -126,7 +126,8 @@ def conv2d_backward(dy, cache):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)
         # (m, F, OH, OW) -> (F, m, OH, OW) -> (F, m*OH*OW): the layout of Y in the forward pass.
-        dy_rows = xp.ascontiguousarray(dy[images].transpose(1, 0, 2, 3)).reshape(f, m * oh * ow)
+        dy_rows = xp.ascontiguousarray(dy[images].transpose(1, 0, 2, 3))
+        dy_rows = dy_rows.reshape(f, m * out_h * out_w)
         for g in range(groups):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]          # (Fg, m*OH*OW)

@@ -48,14 +48,14 @@ def im2col(x, kh, kw, stride, pad):
     if is_cuda(x):
         return cuda_ops().im2col(x, kh, kw, stride, pad)
     n, c, h, w = x.shape
-    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     x_padded = pad_channels_first(x, pad)                 # (C, N, H + 2*pad, W + 2*pad)
-    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    cols = np.empty((c, kh, kw, n, out_h, out_w), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             # Input rows read by output rows oh = 0..OH-1 at kernel row i: i, i+stride, ...
-            cols[:, i, j] = x_padded[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
-    return cols.reshape(c * kh * kw, n * oh * ow)
+            cols[:, i, j] = x_padded[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
+    return cols.reshape(c * kh * kw, n * out_h * out_w)
 
 
 def col2im(cols, x_shape, kh, kw, stride, pad):
@@ -63,12 +63,12 @@ def col2im(cols, x_shape, kh, kw, stride, pad):
     if is_cuda(cols):
         return cuda_ops().col2im(cols, x_shape, kh, kw, stride, pad)
     n, c, h, w = x_shape
-    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     dx_padded = np.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)   # channel first
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    cols = cols.reshape(c, kh, kw, n, out_h, out_w)
     for i in range(kh):
         for j in range(kw):
             # The same strided slice im2col read from; += sums overlapping windows.
-            dx_padded[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += cols[:, i, j]
+            dx_padded[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride] += cols[:, i, j]
     # (C, N, H, W) without the padding -> (N, C, H, W)
     return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w].transpose(1, 0, 2, 3))

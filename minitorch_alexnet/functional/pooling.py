@@ -34,16 +34,17 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
         raise ValueError(f"pad must be at most size//2 = {size // 2} (a window of padding only "
                          f"has no maximum), got pad={pad}")
     n, c, h, w = x.shape
-    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    out_h, out_w = output_size(h, size, stride, pad), output_size(w, size, stride, pad)  # OH, OW
     if is_cuda(x):
         return cuda_ops().max_pool2d_forward(x, size, stride, pad)
     x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf) if pad else x
-    best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
-    best_offset = np.zeros((n, c, oh, ow), dtype=np.int32)   # i*size + j of the maximum
-    better = np.empty((n, c, oh, ow), dtype=bool)
+    best = np.full((n, c, out_h, out_w), -np.inf, dtype=x.dtype)
+    best_offset = np.zeros((n, c, out_h, out_w), dtype=np.int32)   # i*size + j of the maximum
+    better = np.empty((n, c, out_h, out_w), dtype=bool)
     for i in range(size):
         for j in range(size):
-            candidate = x_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)]
+            rows, columns = _window_slice(i, stride, out_h), _window_slice(j, stride, out_w)
+            candidate = x_padded[:, :, rows, columns]
             np.greater(candidate, best, out=better)   # strict: an equal later value does not win
             np.copyto(best, candidate, where=better)
             np.copyto(best_offset, i * size + j, where=better)
@@ -58,7 +59,7 @@ def max_pool2d_backward(dy, cache):
     x_shape, best_offset, size, stride, pad, dtype = cache
     check_upstream(dy, best_offset.shape, dtype, like=best_offset)
     n, c, h, w = x_shape
-    oh, ow = best_offset.shape[2:]
+    out_h, out_w = best_offset.shape[2:]
     dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
     routed = np.empty_like(dy)
     for i in range(size):
@@ -66,7 +67,7 @@ def max_pool2d_backward(dy, cache):
             # dy where offset (i, j) was the window's maximum, 0 elsewhere
             routed.fill(0)
             np.copyto(routed, dy, where=best_offset == i * size + j)
-            dx_padded[:, :, _window_slice(i, stride, oh), _window_slice(j, stride, ow)] += routed
+            dx_padded[:, :, _window_slice(i, stride, out_h), _window_slice(j, stride, out_w)] += routed
     if pad:
         return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
     return dx_padded
