@@ -5,6 +5,11 @@ Arrays are NCHW; weights use PyTorch's layouts. Every function keeps the input d
 or float64), never writes into its arguments, raises a ``ValueError`` naming the argument for a
 wrong shape or dtype, and runs our CUDA kernels when given CuPy arrays.
 
+A cache is what the backward pass needs and nothing more, so the CPU and the GPU path store
+different things: max-pool's argmax is the window offset i*size + j on the CPU and the pixel
+h*W + w of the plane on the GPU (a gather kernel needs that), LRN's GPU cache also keeps y,
+dropout's GPU cache keeps a 1-byte mask. Hand a cache only to the backward of the same device.
+
 | function                                   | returns              | file         |
 |--------------------------------------------|----------------------|--------------|
 | conv2d_forward(x, w, b, stride, pad, groups)| (y, cache)          | conv.py      |
