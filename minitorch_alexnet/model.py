@@ -61,9 +61,14 @@ class FC:
     last: bool = False  # fc8: no ReLU, not split into columns, lives on the first device
 
 
+def scaled(n, width):
+    """n maps or units times ``width``, rounded to an even count so that two columns split it."""
+    return 2 * max(1, round(n * width / 2))
+
+
 def paper_layers(num_classes, width=1.0):
     """The paper's table (section 3.5, figure 2)."""
-    w = lambda n: 2 * max(1, round(n * width / 2))  # even, so that two columns split it
+    w = lambda n: scaled(n, width)
     return [
         Conv("conv1", w(96), 11, 4, 0, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(256), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
@@ -79,7 +84,7 @@ def paper_layers(num_classes, width=1.0):
 def small_layers(num_classes, width=1.0):
     """The same architecture for 32x32 / 28x28 images: conv1 is 5x5 stride 1 (an 11x11
     stride-4 kernel would leave too few pixels), maps and units are scaled down."""
-    w = lambda n: 2 * max(1, round(n * width / 2))
+    w = lambda n: scaled(n, width)
     return [
         Conv("conv1", w(64), 5, 1, 2, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(128), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
