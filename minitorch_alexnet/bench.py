@@ -7,11 +7,12 @@
 real shape (conv2, conv4 and conv5 grouped, LRN within each column, as ``model.py`` runs them).
 For each convolution it prints the achieved GFLOP/s, counting 2 FLOPs per multiply-accumulate
 (forward: 2 * N*F*OH*OW * C/groups*KH*KW; backward: twice that, dW and dX), the share of its
-time spent in ``im2col``/``col2im`` (measured inside the real calls), and compares the rate with
+time spent unfolding and folding back (``im2col``/``col2im`` or, on the CPU for conv2..conv5,
+``im2row``/``row2im``; measured inside the real calls), and compares the rate with
 a float32 matrix product (4096 x 4096) @ (4096 x 1024) timed in the same run. A convolution
 cannot beat the matrix product it is built on, so that ratio says how much the unfolding, the
 transposes and the small per-group products cost. Targets on the CPU: conv2..conv5 at 60% or
-more of the matrix-product rate, and im2col/col2im under 25% of each convolution's time.
+more of the matrix-product rate, and the unfolding under 25% of each convolution's time.
 
 ``model`` times whole training steps (``model.forward(x, train=True)``, the loss, ``backward``
 and one ``SGD.step``) for one column and for two columns, and, when PyTorch can be imported, the
@@ -41,7 +42,7 @@ from .optim import SGD
 
 GEMM_SHAPE = (4096, 4096, 1024)       # (M, K, N) of the reference product A (M, K) @ B (K, N)
 CONV_RATE_TARGET = 0.60               # conv2..conv5 forward+backward vs the matrix product
-UNFOLD_SHARE_TARGET = 0.25            # im2col + col2im share of each convolution's time
+UNFOLD_SHARE_TARGET = 0.25            # unfolding + folding back: share of each convolution's time
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -146,10 +147,12 @@ def gemm_samples(repeat):
 
 @contextlib.contextmanager
 def unfold_clock(seconds):
-    """While active, ``seconds[0]`` accumulates the time that ``functional.conv`` spends inside
-    ``im2col`` and ``col2im`` (the names it calls are wrapped, then restored)."""
+    """While active, ``seconds[0]`` accumulates the time that ``functional.conv`` spends
+    unfolding and folding back (im2col, col2im, im2row, row2im: the names it calls are
+    wrapped, then restored)."""
     from .functional import conv as conv_module
-    originals = conv_module.im2col, conv_module.col2im
+    names = ("im2col", "col2im", "im2row", "row2im")
+    originals = {name: getattr(conv_module, name) for name in names}
 
     def clocked(function):
         def wrapper(*args, **kwargs):
@@ -160,11 +163,13 @@ def unfold_clock(seconds):
                 seconds[0] += time.perf_counter() - start
         return wrapper
 
-    conv_module.im2col, conv_module.col2im = clocked(originals[0]), clocked(originals[1])
+    for name in names:
+        setattr(conv_module, name, clocked(originals[name]))
     try:
         yield
     finally:
-        conv_module.im2col, conv_module.col2im = originals
+        for name in names:
+            setattr(conv_module, name, originals[name])
 
 
 # ---- the layers of the paper's network -----------------------------------------------------------
@@ -251,7 +256,7 @@ def layer_benchmark(batch=32, repeat=3, dtype=np.float32):
 
     Each row: name, kind, input and output shapes, forward_ms, backward_ms (None for the loss)
     and, for convolutions and fc layers, gflops (forward+backward); for convolutions also
-    unfold_share (im2col + col2im time over forward + backward time) and gemm_gflops, the
+    unfold_share (im2col/im2row + col2im/row2im time over forward + backward time) and gemm_gflops, the
     matrix-product rate measured just before and after that convolution.
     """
     rng = np.random.default_rng(0)
@@ -303,7 +308,7 @@ def format_layer_table(rows, rates, batch, repeat):
              f"{gemm:.1f} GFLOP/s (median of {len(rates)}, range {min(rates):.1f}..{max(rates):.1f})",
              f"batch {batch}, float32, median of {repeat} runs; GFLOP/s counts forward + backward "
              f"(= 3x the forward FLOPs); x GEMM = GFLOP/s over the matrix-product rate (for a "
-             f"convolution, the rate measured just before and after it); unfold = im2col + col2im "
+             f"convolution, the rate measured just before and after it); unfold = im2col/im2row + col2im/row2im "
              f"share of the convolution's time", "",
              f"{'layer':<13} {'input':>12} {'output':>12} {'fwd ms':>9} {'bwd ms':>9} "
              f"{'GFLOP/s':>8} {'x GEMM':>7} {'unfold':>7}"]
@@ -323,7 +328,8 @@ def format_layer_table(rows, rates, batch, repeat):
     lines.append(f"{'total':<13} {'':>12} {'':>12} {total_f:>9.1f} {total_b:>9.1f}   "
                  f"=> {1e3 * batch / (total_f + total_b):.1f} images/s (layers alone)")
     lines += ["", f"targets: conv2..conv5 forward+backward >= {CONV_RATE_TARGET:.0%} of the matrix-product "
-              f"rate; im2col+col2im < {UNFOLD_SHARE_TARGET:.0%} of each convolution's time",
+              f"rate; unfolding (im2col/im2row + col2im/row2im) < {UNFOLD_SHARE_TARGET:.0%} of each "
+              f"convolution's time",
               f"{'conv':<6} {'GFLOP/s':>8} {'GEMM nearby':>12} {'x GEMM':>7} {'rate target':>12} "
               f"{'unfold':>7} {'unfold target':>14}"]
     for row in rows:

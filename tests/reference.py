@@ -154,6 +154,19 @@ def im2col(x, kh, kw, stride, pad):
     return cols
 
 
+def im2row(x, kh, kw, stride, pad):
+    """rows[(n*OH + oh)*OW + ow, (i*KW + j)*C + c] = x_pad[n, c, oh*stride + i, ow*stride + j]."""
+    n_images, channels, h, w = x.shape
+    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    x_pad = zero_pad(x, pad)
+    rows = np.zeros((n_images * oh * ow, kh * kw * channels), dtype=x.dtype)
+    for n, c, i, j, r, s in itertools.product(
+        range(n_images), range(channels), range(kh), range(kw), range(oh), range(ow)
+    ):
+        rows[(n * oh + r) * ow + s, (i * kw + j) * channels + c] = x_pad[n, c, r * stride + i, s * stride + j]
+    return rows
+
+
 # Tolerances for "the fast code equals the reference": relative to the largest entry, like
 # gradcheck.relative_error, so that entries near zero (sums that cancel) do not fail.
 TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}

@@ -6,21 +6,28 @@ What is checked, and why:
    column (n*OH + oh)*OW + ow: compared entry for entry with a six-loop version.
 2. ``col2im`` is the adjoint (transpose) of ``im2col``: for every x and cols,
    <im2col(x), cols> = <x, col2im(cols)>. This is exactly the property backward needs.
+   The same two checks for the CPU's channels-last ``im2row`` and ``row2im``.
 3. The forward pass equals the naive loop convolution of ``tests/reference.py`` for random
-   batch, channels, sizes, kernels, strides, pads and groups (hypothesis draws them).
+   batch, channels, sizes, kernels, strides, pads and groups (hypothesis draws them), with
+   each of the two unfoldings.
 4. The backward pass (dx, dw, db) agrees with centred differences (float64, relative error
-   below 1e-6), on random shapes and on AlexNet's own layer configurations.
+   below 1e-6), on random shapes and on AlexNet's own layer configurations, with each
+   unfolding.
 5. dtypes are kept, arguments are never written into, and bad arguments raise a ValueError
    naming the argument.
 
 Run this lesson alone with ``pytest -m conv``.
 """
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from minitorch_alexnet import functional as F
+from minitorch_alexnet.functional import conv as conv_module
+from minitorch_alexnet.functional.im2col import im2row, row2im
 from minitorch_alexnet.gradcheck import check_layer
 
 import reference as ref
@@ -28,6 +35,12 @@ import reference as ref
 pytestmark = pytest.mark.conv
 
 DTYPES = [np.float32, np.float64]
+LAYOUTS = ["cols", "rows"]      # the CPU's two unfoldings: im2col and im2row
+
+
+def forced_layout(layout):
+    """Make the CPU convolution unfold with ``layout`` whatever the shapes (it picks by shape)."""
+    return mock.patch.object(conv_module, "unfold_layout", lambda *args: layout)
 
 
 @st.composite
@@ -97,6 +110,34 @@ def test_col2im_is_the_adjoint_of_im2col(case):
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, np.sum(np.abs(cols * c)))
 
 
+@given(conv_cases())
+def test_im2row_matches_naive_loops(case):
+    x, _, _ = make_inputs(case)
+    args = (case["kh"], case["kw"], case["stride"], case["pad"])
+    np.testing.assert_array_equal(im2row(x, *args), ref.im2row(x, *args))
+
+
+@given(conv_cases())
+def test_row2im_is_the_adjoint_of_im2row(case):
+    x, _, _ = make_inputs(case)
+    args = (case["kh"], case["kw"], case["stride"], case["pad"])
+    rows = im2row(x, *args)
+    r = np.random.default_rng(case["seed"] + 1).standard_normal(rows.shape)
+    back = row2im(r, x.shape, *args)
+    assert back.shape == x.shape
+    lhs, rhs = np.sum(rows * r), np.sum(x * back)
+    assert abs(lhs - rhs) <= 1e-12 * max(1.0, np.sum(np.abs(rows * r)))
+
+
+def test_unfold_layout_picks_the_longer_copies():
+    # im2col copies runs of OW values, im2row runs of C/groups: conv1 (3 channels, 55 columns)
+    # unfolds by im2col, conv2 (48 channels per group, 27 columns) and conv5 (192, 13) by im2row.
+    x = np.zeros((1, 1, 1, 1), np.float32)
+    assert conv_module.unfold_layout(x, 3, 55) == "cols"
+    assert conv_module.unfold_layout(x, 48, 27) == "rows"
+    assert conv_module.unfold_layout(x, 192, 13) == "rows"
+
+
 def test_col2im_sums_overlapping_windows():
     # A 3x3 image, 2x2 kernel, stride 1: the centre pixel lies in all four
     # windows, the corners in one each; col2im of all-ones cols counts the windows per pixel.
@@ -106,11 +147,13 @@ def test_col2im_sums_overlapping_windows():
 
 # --- forward against the naive loops --------------------------------------------------------
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(case=conv_cases())
-def test_forward_matches_reference(case, dtype):
+def test_forward_matches_reference(case, dtype, layout):
     x, w, b = make_inputs(case, dtype)
-    y, _ = F.conv2d_forward(x, w, b, **options(case))
+    with forced_layout(layout):
+        y, _ = F.conv2d_forward(x, w, b, **options(case))
     assert y.dtype == dtype
     # the reference runs in float64 on the same (possibly float32-rounded) numbers
     expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **options(case))
@@ -140,21 +183,25 @@ def test_groups_keep_the_columns_apart():
 
 # --- gradients ------------------------------------------------------------------------------
 
-@given(conv_cases())
-def test_gradients(case):
+@pytest.mark.parametrize("layout", LAYOUTS)
+@given(case=conv_cases())
+def test_gradients(case, layout):
     x, w, b = make_inputs(case)
-    results = check_layer(F.conv2d_forward, F.conv2d_backward, {"x": x, "w": w, "b": b},
-                          seed=case["seed"] % 1000, **options(case))
+    with forced_layout(layout):
+        results = check_layer(F.conv2d_forward, F.conv2d_backward, {"x": x, "w": w, "b": b},
+                              seed=case["seed"] % 1000, **options(case))
     ref.assert_gradients_pass(results)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("name, n, c, h, f, k, stride, pad, groups", ALEXNET_CONVS)
-def test_alexnet_configuration_gradients(name, n, c, h, f, k, stride, pad, groups):
+def test_alexnet_configuration_gradients(name, n, c, h, f, k, stride, pad, groups, layout):
     case = alexnet_case(n, c, h, f, k, stride, pad, groups)
     x, w, b = make_inputs(case)
-    ref.assert_gradients_pass(
-        check_layer(F.conv2d_forward, F.conv2d_backward, {"x": x, "w": w, "b": b}, **options(case))
-    )
+    with forced_layout(layout):
+        results = check_layer(F.conv2d_forward, F.conv2d_backward, {"x": x, "w": w, "b": b},
+                              **options(case))
+    ref.assert_gradients_pass(results)
 
 
 # --- dtypes and no writes into arguments ---------------------------------------------------
@@ -281,11 +328,11 @@ def test_non_contiguous_inputs_give_the_same_result():
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
-def test_backward_unfolding_again_equals_keeping_cols(monkeypatch):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_backward_unfolding_again_equals_keeping_cols(monkeypatch, layout):
     """Backward either reuses the forward pass's cols or unfolds x again (when the cols would
     be too big to keep): both give the same gradients, also over several image chunks."""
-    import minitorch_alexnet.functional.conv as conv_module
-
+    monkeypatch.setattr(conv_module, "unfold_layout", lambda *args: layout)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4, 9, 9))
     w = rng.standard_normal((6, 2, 3, 3))

@@ -24,17 +24,26 @@ groups=2 is AlexNet's two columns on one device: filters 0..F/2-1 see only chann
 Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at batch 32 it is
 224 MB. Writing it to memory and reading it back costs more than the arithmetic, so the CPU
 works on a few images at a time (``images_per_chunk``): a chunk's cols (a few MB) stays in the
-processor's cache between ``im2col`` and the matrix product that reads it. The chunks' cols
+processor's cache between the unfolding and the matrix product that reads it. The chunks' cols
 are kept for the backward pass while a layer's total stays under KEEP_COLS_BYTES; above that
 the cache keeps only x and backward unfolds each chunk again. Since the columns of cols are
 (image, pixel) pairs, the images of a chunk are a block of columns and each product splits by
 chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch
 as one chunk and keeps its cols for backward.
+
+Which unfolding (``unfold_layout``). The GPU always runs ``im2col`` (kernels/im2col.cu). The
+CPU picks, per layer, the layout that NumPy copies in longer contiguous runs (see im2col.py):
+``im2col`` copies runs of OW values (one row of a window), ``im2row`` runs of C/groups
+channels. conv1 (3 channels, 55 output columns) unfolds by im2col; conv2..conv5 (48 to 256
+channels per group, 27 or 13 columns) by im2row. im2row's matrix is the transpose of cols with
+K ordered (i, j, c), so the weights are flattened in that order too and ``cols = rows.T`` (a
+view) goes into the same products; in backward, dcols is computed as its transpose
+dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
 """
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
-from .im2col import col2im, im2col
+from .im2col import col2im, im2col, im2row, row2im
 
 CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
 KEEP_COLS_BYTES = 2**30        # keep a layer's cols for backward up to this size (else unfold again)
@@ -47,6 +56,31 @@ def images_per_chunk(x, rows, out_h, out_w):
         return x.shape[0]
     per_image = rows * out_h * out_w * x.dtype.itemsize
     return max(1, min(x.shape[0], CHUNK_BYTES // per_image))
+
+
+def unfold_layout(x, c_per_group, out_w):
+    """``"cols"`` (im2col, K ordered (c, i, j)) or ``"rows"`` (im2row, K ordered (i, j, c)):
+    cols on the GPU; on the CPU the layout with the longer copies, runs of OW values for cols
+    and of C/groups values for rows."""
+    if is_cuda(x) or c_per_group < out_w:
+        return "cols"
+    return "rows"
+
+
+def weight_matrices(w, groups, layout):
+    """W_g of every group as one (groups, Fg, K) array, each row a filter flattened in the K
+    order of the layout's unfolded matrix."""
+    f, c_per_group, kh, kw = w.shape
+    if layout == "rows":
+        w = w.transpose(0, 2, 3, 1)                    # (F, KH, KW, Cg): K ordered (i, j, c)
+    return w.reshape(groups, f // groups, c_per_group * kh * kw)
+
+
+def unfold(x, kh, kw, stride, pad, layout):
+    """cols (K, images*OH*OW) of x: im2col's, or the transpose (a view) of im2row's rows."""
+    if layout == "rows":
+        return im2row(x, kh, kw, stride, pad).T
+    return im2col(x, kh, kw, stride, pad)
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
@@ -74,7 +108,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
 
     k = c_per_group * kh * kw                          # rows of one group's cols
     f_per_group = f // groups
-    w_rows = w.reshape(groups, f_per_group, k)         # W_g, one (Fg, K) matrix per group
+    layout = unfold_layout(x, c_per_group, out_w)
+    w_rows = weight_matrices(w, groups, layout)        # W_g, one (Fg, K) matrix per group
     b_rows = b.reshape(groups, f_per_group, 1)
     chunk = images_per_chunk(x, k, out_h, out_w)
     on_gpu = is_cuda(x)
@@ -88,7 +123,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
         for g in range(groups):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             filters = slice(g * f_per_group, (g + 1) * f_per_group)
-            cols = im2col(x[images, channels], kh, kw, stride, pad)    # (K, m*OH*OW)
+            cols = unfold(x[images, channels], kh, kw, stride, pad, layout)   # (K, m*OH*OW)
             y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
             if not on_gpu:
                 y_g += b_rows[g]
@@ -115,7 +150,8 @@ def conv2d_backward(dy, cache):
 
     k = c_per_group * kh * kw
     f_per_group = f // groups
-    w_rows = w.reshape(groups, f_per_group, k)
+    layout = unfold_layout(x, c_per_group, out_w)
+    w_rows = weight_matrices(w, groups, layout)
     chunk = images_per_chunk(x, k, out_h, out_w)
     # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
@@ -134,11 +170,19 @@ def conv2d_backward(dy, cache):
             if kept is not None:
                 cols = next(kept)
             else:
-                cols = im2col(x[images, channels], kh, kw, stride, pad)    # unfold again
+                cols = unfold(x[images, channels], kh, kw, stride, pad, layout)   # again
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
-            dcols = matmul(w_rows[g].T, dy_g)                              # dcols = W_g.T @ dY_g
-            dx[images, channels] = col2im(dcols, (m, c_per_group, h, width), kh, kw, stride, pad)
-    dw = xp.ascontiguousarray(dw_t.transpose(0, 2, 1)).reshape(w.shape)
+            chunk_shape = (m, c_per_group, h, width)
+            if layout == "rows":
+                drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
+                dx[images, channels] = row2im(drows, chunk_shape, kh, kw, stride, pad)
+            else:
+                dcols = matmul(w_rows[g].T, dy_g)          # dcols = W_g.T @ dY_g
+                dx[images, channels] = col2im(dcols, chunk_shape, kh, kw, stride, pad)
+    dw = dw_t.transpose(0, 2, 1).reshape(f, k)         # row f: filter f, K in the layout's order
+    if layout == "rows":
+        dw = dw.reshape(f, kh, kw, c_per_group).transpose(0, 3, 1, 2)    # (i, j, c) -> (c, i, j)
+    dw = xp.ascontiguousarray(dw).reshape(w.shape)
     # db[f] = sum over images and pixels of dy[:, f]; on the GPU by the bias_grad kernel
     db = cuda_ops().bias_grad(dy) if is_cuda(dy) else dy.sum(axis=(0, 2, 3))
     return dx, dw, db
