@@ -26,7 +26,10 @@ Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at b
 works on a few images at a time (``images_per_chunk``): a chunk's cols (a few MB) stays in the
 processor's cache between the unfolding and the matrix product that reads it. The chunks' cols
 are kept for the backward pass while a layer's total stays under KEEP_COLS_BYTES; above that
-the cache keeps only x and backward unfolds each chunk again. Since the columns of cols are
+the cache keeps only x and backward unfolds each chunk again. Kept cols are fresh memory, and
+the first write to fresh memory costs a page fault per page: for conv2 (224 MB at batch 32)
+that costs more than unfolding twice into one workspace reused chunk after chunk, whose pages
+are mapped and mostly in cache. Since the columns of cols are
 (image, pixel) pairs, the images of a chunk are a block of columns and each product splits by
 chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch
 as one chunk and keeps its cols for backward.
@@ -46,7 +49,7 @@ from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
 
 CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
-KEEP_COLS_BYTES = 2**30        # keep a layer's cols for backward up to this size (else unfold again)
+KEEP_COLS_BYTES = 128 * 2**20  # keep a layer's cols for backward up to this size (else unfold again)
 
 
 def images_per_chunk(x, rows, out_h, out_w):
@@ -76,11 +79,15 @@ def weight_matrices(w, groups, layout):
     return w.reshape(groups, f // groups, c_per_group * kh * kw)
 
 
-def unfold(x, kh, kw, stride, pad, layout):
-    """cols (K, images*OH*OW) of x: im2col's, or the transpose (a view) of im2row's rows."""
+def unfold(x, kh, kw, stride, pad, layout, workspace=None):
+    """cols (K, images*OH*OW) of x: im2col's, or the transpose (a view) of im2row's rows;
+    written into the start of ``workspace`` (a flat CPU array) when one is given."""
+    n, c, h, width = x.shape
+    out_h, out_w = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
+    out = None if workspace is None else workspace[:c * kh * kw * n * out_h * out_w]
     if layout == "rows":
-        return im2row(x, kh, kw, stride, pad).T
-    return im2col(x, kh, kw, stride, pad)
+        return im2row(x, kh, kw, stride, pad, out=out).T
+    return im2col(x, kh, kw, stride, pad, out=out)
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
@@ -117,13 +124,15 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     # Keep every chunk's cols for backward (saves a second unfold) unless they are too big.
     keep = on_gpu or groups * k * n * out_h * out_w * x.dtype.itemsize <= KEEP_COLS_BYTES
     kept_cols = []                                     # in (chunk, group) order
+    # Cols that are not kept go into one workspace, chunk after chunk (see the module docstring)
+    workspace = None if keep else xp.empty(k * chunk * out_h * out_w, dtype=x.dtype)
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)                      # images in this chunk (the last may be short)
         for g in range(groups):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             filters = slice(g * f_per_group, (g + 1) * f_per_group)
-            cols = unfold(x[images, channels], kh, kw, stride, pad, layout)   # (K, m*OH*OW)
+            cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)
             y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
             if not on_gpu:
                 y_g += b_rows[g]
@@ -158,6 +167,10 @@ def conv2d_backward(dy, cache):
     dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
     dx = xp.empty((n, c, h, width), dtype=w.dtype)
     kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
+    # CPU workspaces, reused chunk after chunk: one for dcols, one for cols unfolded again
+    on_gpu = is_cuda(dy)
+    dcols_workspace = None if on_gpu else xp.empty(k * chunk * out_h * out_w, dtype=w.dtype)
+    workspace = None if on_gpu or kept is not None else xp.empty_like(dcols_workspace)
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)
@@ -170,14 +183,17 @@ def conv2d_backward(dy, cache):
             if kept is not None:
                 cols = next(kept)
             else:
-                cols = unfold(x[images, channels], kh, kw, stride, pad, layout)   # again
+                cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)  # again
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
             chunk_shape = (m, c_per_group, h, width)
+            dcols_out = None if on_gpu else dcols_workspace[:k * dy_g.shape[1]]
             if layout == "rows":
-                drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
+                drows = matmul(dy_g.T, w_rows[g],          # (W_g.T @ dY_g).T: a row per pixel
+                               out=dcols_out.reshape(dy_g.shape[1], k))
                 dx[images, channels] = row2im(drows, chunk_shape, kh, kw, stride, pad)
             else:
-                dcols = matmul(w_rows[g].T, dy_g)          # dcols = W_g.T @ dY_g
+                dcols = matmul(w_rows[g].T, dy_g,          # dcols = W_g.T @ dY_g
+                               out=None if on_gpu else dcols_out.reshape(k, dy_g.shape[1]))
                 dx[images, channels] = col2im(dcols, chunk_shape, kh, kw, stride, pad)
     dw = dw_t.transpose(0, 2, 1).reshape(f, k)         # row f: filter f, K in the layout's order
     if layout == "rows":

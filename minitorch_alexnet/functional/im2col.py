@@ -61,14 +61,16 @@ def pad_channels_first(x, pad):
     return x_padded
 
 
-def im2col(x, kh, kw, stride, pad):
-    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW), layout in the module docstring."""
+def im2col(x, kh, kw, stride, pad, out=None):
+    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW), layout in the module docstring. On the CPU
+    ``out``, a C-contiguous array with as many entries, receives cols."""
     if is_cuda(x):
         return cuda_ops().im2col(x, kh, kw, stride, pad)
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     x_padded = pad_channels_first(x, pad)                 # (C, N, H + 2*pad, W + 2*pad)
-    cols = np.empty((c, kh, kw, n, out_h, out_w), dtype=x.dtype)
+    shape = (c, kh, kw, n, out_h, out_w)
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
     for i in range(kh):
         for j in range(kw):
             # Input rows read by output rows oh = 0..OH-1 at kernel row i: i, i+stride, ...
@@ -100,8 +102,9 @@ def pad_channels_last(x, pad):
     return x_padded
 
 
-def im2row(x, kh, kw, stride, pad):
-    """x (N, C, H, W) -> rows (N*OH*OW, KH*KW*C), layout in the module docstring (CPU only)."""
+def im2row(x, kh, kw, stride, pad, out=None):
+    """x (N, C, H, W) -> rows (N*OH*OW, KH*KW*C), layout in the module docstring (CPU only).
+    ``out``, a C-contiguous array with as many entries, receives rows."""
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     x_padded = pad_channels_last(x, pad)                  # (N, H + 2*pad, W + 2*pad, C)
@@ -111,7 +114,9 @@ def im2row(x, kh, kw, stride, pad):
     windows = sliding_window_view(x_padded, (kh, kw), axis=(1, 2))
     windows = windows[:, :out_h * stride:stride, :out_w * stride:stride]    # (N, OH, OW, C, KH, KW)
     # One copy into (n, oh, ow, i, j, c) order: row q, column (i*KW + j)*C + c.
-    rows = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
+    shape = (n, out_h, out_w, kh, kw, c)
+    rows = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+    rows[...] = windows.transpose(0, 1, 2, 4, 5, 3)
     return rows.reshape(n * out_h * out_w, kh * kw * c)
 
 
