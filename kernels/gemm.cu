@@ -33,7 +33,11 @@ __device__ void gemm_tiled_impl(const T* __restrict__ A, const T* __restrict__ B
                                 int stride_a, int stride_b, int stride_c) {
     // Shared tiles. A's tile is stored transposed, a_tile[k][m], so that the inner loop reads
     // a_tile[k][ty + 16*r] for fixed k: the same word for all threads of a half-warp (a broadcast).
-    __shared__ T a_tile[TILE_K][TILE_M];
+    // Its rows are padded by one word. Shared memory has 32 banks, word w in bank w % 32; the
+    // loader below has 16 consecutive threads write a_tile[kk][m] for kk = 0..15 and one m. With
+    // rows of 64 words those 16 words, 64 apart, would all sit in bank m % 32 and be written one
+    // after another; with rows of 65 words, word kk*65 + m is in bank (kk + m) % 32: 16 banks.
+    __shared__ T a_tile[TILE_K][TILE_M + 1];
     __shared__ T b_tile[TILE_K][TILE_N];
 
     const int tx = threadIdx.x;                       // 0..15, column inside the thread block
