@@ -28,8 +28,8 @@ processor's cache between the unfolding and the matrix product that reads it. Th
 are kept for the backward pass while a layer's total stays under KEEP_COLS_BYTES; above that
 the cache keeps only x and backward unfolds each chunk again. Kept cols are fresh memory, and
 the first write to fresh memory costs a page fault per page: for conv2 (224 MB at batch 32)
-that costs more than unfolding twice into one workspace reused chunk after chunk, whose pages
-are mapped and mostly in cache. Since the columns of cols are
+that costs about as much as unfolding twice into one workspace reused chunk after chunk, whose
+pages are mapped and mostly in cache, and holds 224 MB less. Since the columns of cols are
 (image, pixel) pairs, the images of a chunk are a block of columns and each product splits by
 chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch
 as one chunk and keeps its cols for backward.

@@ -41,9 +41,10 @@ per output pixel, and orders each row's entries (i, j, c) instead of (c, i, j)::
 Why: NumPy pays a fixed cost for every contiguous run it copies. In cols a run is one row of
 one window, OW values (13 for conv5). With the input padded channels last, (N, H+2p, W+2p, C),
 a row of ``rows`` is read as KH runs of KW*C consecutive values (576 for one of conv5's
-groups) and written front to back; conv5's unfold gets about five times faster. The weights
-are flattened in the same (i, j, c) order, so ``W @ rows.T`` is the same product as
-``W @ cols``.
+groups) and written front to back. For one chunk of conv5 that copy is 3 to 5 times faster
+than im2col's (measured in cache); inside the layer, where reading and writing memory adds
+its share, conv5's unfolding takes half the time it did with im2col. The weights are
+flattened in the same (i, j, c) order, so ``W @ rows.T`` is the same product as ``W @ cols``.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
