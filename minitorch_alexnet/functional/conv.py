@@ -167,10 +167,9 @@ def conv2d_backward(dy, cache):
     dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
     dx = xp.empty((n, c, h, width), dtype=w.dtype)
     kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
-    # CPU workspaces, reused chunk after chunk: one for dcols, one for cols unfolded again
-    on_gpu = is_cuda(dy)
-    dcols_workspace = None if on_gpu else xp.empty(k * chunk * out_h * out_w, dtype=w.dtype)
-    workspace = None if on_gpu or kept is not None else xp.empty_like(dcols_workspace)
+    # Cols unfolded again go into one CPU workspace, chunk after chunk (as in the forward pass)
+    unfold_again = kept is None and not is_cuda(dy)
+    workspace = xp.empty(k * chunk * out_h * out_w, dtype=w.dtype) if unfold_again else None
     for start in range(0, n, chunk):
         images = slice(start, start + chunk)
         m = min(chunk, n - start)
@@ -186,14 +185,11 @@ def conv2d_backward(dy, cache):
                 cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)  # again
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
             chunk_shape = (m, c_per_group, h, width)
-            dcols_out = None if on_gpu else dcols_workspace[:k * dy_g.shape[1]]
             if layout == "rows":
-                drows = matmul(dy_g.T, w_rows[g],          # (W_g.T @ dY_g).T: a row per pixel
-                               out=dcols_out.reshape(dy_g.shape[1], k))
+                drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
                 dx[images, channels] = row2im(drows, chunk_shape, kh, kw, stride, pad)
             else:
-                dcols = matmul(w_rows[g].T, dy_g,          # dcols = W_g.T @ dY_g
-                               out=None if on_gpu else dcols_out.reshape(k, dy_g.shape[1]))
+                dcols = matmul(w_rows[g].T, dy_g)          # dcols = W_g.T @ dY_g
                 dx[images, channels] = col2im(dcols, chunk_shape, kh, kw, stride, pad)
     dw = dw_t.transpose(0, 2, 1).reshape(f, k)         # row f: filter f, K in the layout's order
     if layout == "rows":

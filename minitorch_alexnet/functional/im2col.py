@@ -109,9 +109,9 @@ def im2row(x, kh, kw, stride, pad, out=None):
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     x_padded = pad_channels_last(x, pad)                  # (N, H + 2*pad, W + 2*pad, C)
-    # A view, no copy: windows[n, y, x, c, i, j] = x_padded[n, y + i, x + j, c] for every
-    # window position (y, x); keeping every stride-th position in y and x leaves the windows
-    # of the output pixels, y = oh*stride, x = ow*stride.
+    # A view, no copy: windows[n, top, left, c, i, j] = x_padded[n, top + i, left + j, c] for
+    # every window position (top, left); keeping every stride-th position leaves the windows
+    # of the output pixels, top = oh*stride, left = ow*stride.
     windows = sliding_window_view(x_padded, (kh, kw), axis=(1, 2))
     windows = windows[:, :out_h * stride:stride, :out_w * stride:stride]    # (N, OH, OW, C, KH, KW)
     # One copy into (n, oh, ow, i, j, c) order: row q, column (i*KW + j)*C + c.
