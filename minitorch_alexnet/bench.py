@@ -1,6 +1,6 @@
 """Where AlexNet's time goes: per-layer timings and whole training steps.
 
-    python -m minitorch_alexnet.bench layers [--batch 32] [--repeat 3] [--device cpu|cuda]
+    python -m minitorch_alexnet.bench layers [--batch 32] [--repeat 3] [--rounds 3] [--device cpu|cuda]
     python -m minitorch_alexnet.bench model  [--batch 32] [--steps 3] [--preset paper] [--device cpu|cuda]
 
 ``layers`` times the forward and the backward pass of every layer of the paper's network at its
@@ -19,7 +19,9 @@ and one ``SGD.step``) for one column and for two columns, and, when PyTorch can 
 same network in PyTorch in the same run (PyTorch is never a dependency of this package).
 
 Timings on a shared machine are noisy: every figure is the median of several runs, and the
-ratios compare numbers measured in the same run.  ``--device cuda`` hands ``layers`` to
+ratios compare numbers measured in the same run. ``layers`` times the whole network in several
+rounds (``--rounds``) and reports medians over all of them, with each convolution's lowest and
+highest round beside the targets.  ``--device cuda`` hands ``layers`` to
 ``minitorch_alexnet.cuda.bench`` (batch 128 unless ``--batch`` says otherwise).
 """
 import argparse
@@ -251,50 +253,80 @@ def layer_functions(kind, shape, settings, rng, dtype):
     return forward, (lambda: backward_of(dy, cache)), out_shape, flops
 
 
-def layer_benchmark(batch=32, repeat=3, dtype=np.float32):
+def time_convolution(forward, backward, repeat):
+    """One round of a convolution: ``repeat`` forward+backward passes timed with the unfolding
+    clock running, and the matrix product timed just before and just after them, so that the
+    ratio compares two rates measured under the same load. Returns lists of samples."""
+    forward()
+    backward()
+    nearby = gemm_samples(2)
+    fwd, bwd, shares = [], [], []
+    for _ in range(repeat):
+        unfold = [0.0]
+        with unfold_clock(unfold):
+            start = time.perf_counter()
+            forward()
+            middle = time.perf_counter()
+            backward()
+            end = time.perf_counter()
+        fwd.append(middle - start)
+        bwd.append(end - middle)
+        shares.append(unfold[0] / (end - start))
+    nearby += gemm_samples(2)
+    return fwd, bwd, shares, nearby
+
+
+def layer_benchmark(batch=32, repeat=3, rounds=3, dtype=np.float32):
     """Time every layer on the CPU; returns ``(rows, gemm_gflops)``.
+
+    The whole network is timed ``rounds`` times, one round after the other, and every figure is
+    a median over all rounds: on a shared machine the memory-bound steps (the unfolding, the
+    transposes) can run two or three times slower for seconds at a time while the matrix product
+    hardly changes, and rounds spread each layer's runs over the whole benchmark.
 
     Each row: name, kind, input and output shapes, forward_ms, backward_ms (None for the loss)
     and, for convolutions and fc layers, gflops (forward+backward); for convolutions also
-    unfold_share (im2col/im2row + col2im/row2im time over forward + backward time) and gemm_gflops, the
-    matrix-product rate measured just before and after that convolution.
+    unfold_share (im2col/im2row + col2im/row2im time over forward + backward time), gemm_gflops
+    (the matrix-product rate measured just before and after that convolution), and per round
+    ``round_ratios`` (GFLOP/s over that round's nearby rate) and ``round_shares``.
     """
-    rng = np.random.default_rng(0)
     rates = gemm_samples(max(3, repeat))
-    rows = []
-    for name, kind, shape, settings in paper_layer_plan(batch):
-        forward, backward, out_shape, flops = layer_functions(kind, shape, settings, rng, dtype)
-        row = dict(name=name, kind=kind, shape=shape, out_shape=out_shape)
-        if kind == "conv":
-            # forward and backward timed together per repeat, with the unfolding clock running;
-            # the matrix product is timed just before and just after, so that the ratio compares
-            # two rates measured under the same load
-            forward()
-            backward()
-            nearby = gemm_samples(2)
-            fwd, bwd, shares = [], [], []
-            for _ in range(repeat):
-                unfold = [0.0]
-                with unfold_clock(unfold):
-                    start = time.perf_counter()
-                    forward()
-                    middle = time.perf_counter()
-                    backward()
-                    end = time.perf_counter()
-                fwd.append(middle - start)
-                bwd.append(end - middle)
-                shares.append(unfold[0] / (end - start))
-            nearby += gemm_samples(2)
-            rates += nearby
-            row.update(forward_ms=1e3 * statistics.median(fwd), backward_ms=1e3 * statistics.median(bwd),
-                       unfold_share=statistics.median(shares), gemm_gflops=statistics.median(nearby))
-        else:
-            row["forward_ms"] = 1e3 * median_seconds(forward, repeat)
-            row["backward_ms"] = 1e3 * median_seconds(backward, repeat) if backward else None
-        if flops is not None:
-            row["gflops"] = 3 * flops / ((row["forward_ms"] + row["backward_ms"]) / 1e3) / 1e9
-        rows.append(row)
+    plan = paper_layer_plan(batch)
+    samples = {name: dict(fwd=[], bwd=[], shares=[], nearby=[], round_ratios=[], round_shares=[])
+               for name, _, _, _ in plan}
+    for _ in range(rounds):
+        for index, (name, kind, shape, settings) in enumerate(plan):
+            # the same data every round: one generator per layer
+            rng = np.random.default_rng(index)
+            forward, backward, out_shape, flops = layer_functions(kind, shape, settings, rng, dtype)
+            record = samples[name]
+            record.update(kind=kind, shape=shape, out_shape=out_shape, flops=flops)
+            if kind == "conv":
+                fwd, bwd, shares, nearby = time_convolution(forward, backward, repeat)
+                seconds = statistics.median(fwd) + statistics.median(bwd)
+                record["round_ratios"].append(3 * flops / seconds / 1e9 / statistics.median(nearby))
+                record["round_shares"].append(statistics.median(shares))
+                rates += nearby
+            else:
+                fwd = [median_seconds(forward, repeat)]
+                bwd = [median_seconds(backward, repeat)] if backward else []
+                shares = nearby = []
+            for key, values in (("fwd", fwd), ("bwd", bwd), ("shares", shares), ("nearby", nearby)):
+                record[key] += values
     rates += gemm_samples(max(3, repeat))   # again at the end: the machine may have changed
+    rows = []
+    for name, *_ in plan:
+        record = samples[name]
+        row = dict(name=name, kind=record["kind"], shape=record["shape"], out_shape=record["out_shape"],
+                   forward_ms=1e3 * statistics.median(record["fwd"]),
+                   backward_ms=1e3 * statistics.median(record["bwd"]) if record["bwd"] else None)
+        if record["kind"] == "conv":
+            row.update(unfold_share=statistics.median(record["shares"]),
+                       gemm_gflops=statistics.median(record["nearby"]),
+                       round_ratios=record["round_ratios"], round_shares=record["round_shares"])
+        if record["flops"] is not None:
+            row["gflops"] = 3 * record["flops"] / ((row["forward_ms"] + row["backward_ms"]) / 1e3) / 1e9
+        rows.append(row)
     return rows, rates
 
 
@@ -302,14 +334,14 @@ def _shape(shape):
     return "x".join(str(s) for s in shape[1:]) if len(shape) > 1 else "-"
 
 
-def format_layer_table(rows, rates, batch, repeat):
+def format_layer_table(rows, rates, batch, repeat, rounds):
     gemm = statistics.median(rates)
     lines = [f"float32 matrix product {GEMM_SHAPE[0]}x{GEMM_SHAPE[1]} @ {GEMM_SHAPE[1]}x{GEMM_SHAPE[2]}: "
              f"{gemm:.1f} GFLOP/s (median of {len(rates)}, range {min(rates):.1f}..{max(rates):.1f})",
-             f"batch {batch}, float32, median of {repeat} runs; GFLOP/s counts forward + backward "
-             f"(= 3x the forward FLOPs); x GEMM = GFLOP/s over the matrix-product rate (for a "
-             f"convolution, the rate measured just before and after it); unfold = im2col/im2row + col2im/row2im "
-             f"share of the convolution's time", "",
+             f"batch {batch}, float32, medians over {rounds} round(s) of {repeat} run(s) each; GFLOP/s "
+             f"counts forward + backward (= 3x the forward FLOPs); x GEMM = GFLOP/s over the "
+             f"matrix-product rate (for a convolution, the rate measured just before and after it); "
+             f"unfold = im2col/im2row + col2im/row2im share of the convolution's time", "",
              f"{'layer':<13} {'input':>12} {'output':>12} {'fwd ms':>9} {'bwd ms':>9} "
              f"{'GFLOP/s':>8} {'x GEMM':>7} {'unfold':>7}"]
     total_f = total_b = 0.0
@@ -324,23 +356,27 @@ def format_layer_table(rows, rates, batch, repeat):
             f"{'-' if row['backward_ms'] is None else format(row['backward_ms'], '.2f'):>9} "
             f"{'-' if gflops is None else format(gflops, '.1f'):>8} "
             f"{'-' if gflops is None else format(gflops / row.get('gemm_gflops', gemm), '.2f'):>7} "
-            f"{'-' if share is None else format(100 * share, '.0f') + '%':>7}")
+            f"{'-' if share is None else format(100 * share, '.1f') + '%':>7}")
     lines.append(f"{'total':<13} {'':>12} {'':>12} {total_f:>9.1f} {total_b:>9.1f}   "
                  f"=> {1e3 * batch / (total_f + total_b):.1f} images/s (layers alone)")
     lines += ["", f"targets: conv2..conv5 forward+backward >= {CONV_RATE_TARGET:.0%} of the matrix-product "
               f"rate; unfolding (im2col/im2row + col2im/row2im) < {UNFOLD_SHARE_TARGET:.0%} of each "
-              f"convolution's time",
-              f"{'conv':<6} {'GFLOP/s':>8} {'GEMM nearby':>12} {'x GEMM':>7} {'rate target':>12} "
-              f"{'unfold':>7} {'unfold target':>14}"]
+              f"convolution's time. Judged on the medians; 'rounds' gives the lowest and highest "
+              f"round's figure.",
+              f"{'conv':<6} {'GFLOP/s':>8} {'GEMM nearby':>12} {'x GEMM':>7} {'rounds':>11} {'rate target':>12} "
+              f"{'unfold':>7} {'rounds':>13} {'unfold target':>14}"]
     for row in rows:
         if row["kind"] != "conv":
             continue
         ratio = row["gflops"] / row["gemm_gflops"]
         rate_ok = "-" if row["name"] == "conv1" else ("met" if ratio >= CONV_RATE_TARGET else "NOT met")
         unfold_ok = "met" if row["unfold_share"] < UNFOLD_SHARE_TARGET else "NOT met"
+        ratios, shares = row["round_ratios"], row["round_shares"]
+        ratio_range = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        share_range = f"{100 * min(shares):.1f}-{100 * max(shares):.1f}%"
         lines.append(f"{row['name']:<6} {row['gflops']:>8.1f} {row['gemm_gflops']:>12.1f} {ratio:>7.2f} "
-                     f"{rate_ok:>12} {100 * row['unfold_share']:>6.0f}% "
-                     f"{unfold_ok:>14}")
+                     f"{ratio_range:>11} {rate_ok:>12} {100 * row['unfold_share']:>6.1f}% "
+                     f"{share_range:>13} {unfold_ok:>14}")
     return "\n".join(lines)
 
 
@@ -356,8 +392,8 @@ def run_layers(args):
         return 0
     batch = args.batch or 32
     print("\n".join(machine_header(f"AlexNet layers, forward and backward, CPU, batch {batch}")))
-    rows, rates = layer_benchmark(batch, args.repeat)
-    print(format_layer_table(rows, rates, batch, args.repeat))
+    rows, rates = layer_benchmark(batch, args.repeat, args.rounds)
+    print(format_layer_table(rows, rates, batch, args.repeat, args.rounds))
     return 0
 
 
@@ -548,7 +584,9 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     layers = commands.add_parser("layers", help="forward/backward time of every AlexNet layer")
     layers.add_argument("--batch", type=int, default=None, help="images per batch (32 on the CPU, 128 on a GPU)")
-    layers.add_argument("--repeat", type=int, default=3, help="timed runs per layer (the median is shown)")
+    layers.add_argument("--repeat", type=int, default=3, help="timed runs per layer in each round")
+    layers.add_argument("--rounds", type=int, default=3,
+                        help="times the whole network is timed, one round after the other (medians over all)")
     layers.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     model = commands.add_parser("model", help="training images per second, one and two columns")
     model.add_argument("--batch", type=int, default=None, help="images per batch (32 on the CPU, 128 on a GPU)")
@@ -557,8 +595,9 @@ def main(argv=None):
     model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     model.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
-    if getattr(args, "repeat", 1) < 1 or getattr(args, "steps", 1) < 1 or (args.batch is not None and args.batch < 1):
-        parser.error("--batch, --repeat and --steps must be positive")
+    if (getattr(args, "repeat", 1) < 1 or getattr(args, "rounds", 1) < 1 or getattr(args, "steps", 1) < 1
+            or (args.batch is not None and args.batch < 1)):
+        parser.error("--batch, --repeat, --rounds and --steps must be positive")
     return run_layers(args) if args.command == "layers" else run_model(args)
 
 

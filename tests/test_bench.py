@@ -16,7 +16,7 @@ def numbers(text):
 
 def test_layers_table_names_every_layer(capsys, monkeypatch):
     monkeypatch.setattr(bench, "GEMM_SHAPE", (256, 256, 256))     # keep the reference product quick
-    assert bench.main(["layers", "--batch", "2", "--repeat", "1"]) == 0
+    assert bench.main(["layers", "--batch", "2", "--repeat", "1", "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     table = out[out.index("layer "):]
     for name in LAYERS:
@@ -24,6 +24,23 @@ def test_layers_table_names_every_layer(capsys, monkeypatch):
     assert "nan" not in out.lower() and "inf " not in out.lower()
     assert numbers(table) and all(math.isfinite(v) for v in numbers(table))
     assert "BLAS" in out and "OPENBLAS_CORETYPE" in out
+    # every convolution in the targets table, with its lowest and highest round (two rounds)
+    targets = out[out.index("targets:"):]
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+        line = re.search(rf"^{name}\s.*$", targets, re.MULTILINE).group(0)
+        low, high = (float(v) for v in re.search(r"(\d+\.\d+)-(\d+\.\d+)\s", line).groups())
+        assert 0 < low <= high
+
+
+def test_layer_benchmark_keeps_one_ratio_and_share_per_round(monkeypatch):
+    monkeypatch.setattr(bench, "GEMM_SHAPE", (128, 128, 128))
+    rows, rates = bench.layer_benchmark(batch=1, repeat=1, rounds=3)
+    convs = [row for row in rows if row["kind"] == "conv"]
+    assert [row["name"] for row in convs] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    for row in convs:
+        assert len(row["round_ratios"]) == 3 and len(row["round_shares"]) == 3
+        assert all(0 < share < 1 for share in row["round_shares"])
+        assert min(row["round_shares"]) <= row["unfold_share"] <= max(row["round_shares"])
 
 
 def test_model_table_has_both_column_layouts(capsys):
