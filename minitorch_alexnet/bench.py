@@ -21,7 +21,9 @@ same network in PyTorch in the same run (PyTorch is never a dependency of this p
 Timings on a shared machine are noisy: every figure is the median of several runs, and the
 ratios compare numbers measured in the same run. ``layers`` times the whole network in several
 rounds (``--rounds``) and reports medians over all of them, with each convolution's lowest and
-highest round beside the targets.  ``--device cuda`` hands ``layers`` to
+highest round beside the targets, and after each round a probe of whether the two cores share a
+cache (``cross_core_write_ratio``): on a virtual machine that can change while the program runs,
+and the unfolding's speed changes with it.  ``--device cuda`` hands ``layers`` to
 ``minitorch_alexnet.cuda.bench`` (batch 128 unless ``--batch`` says otherwise).
 """
 import argparse
@@ -33,6 +35,7 @@ import platform
 import resource
 import statistics
 import sys
+import threading
 import time
 
 import numpy as np
@@ -145,6 +148,54 @@ def gemm_samples(repeat):
         np.matmul(a, b, out=out)
         rates.append(2.0 * m * k * n / (time.perf_counter() - start) / 1e9)
     return rates
+
+
+PROBE_BYTES = 7 * 2**20               # about one chunk of conv2's unfolded columns
+CORES_APART = 4.0                     # probe ratio above which two cores do not share a cache
+
+
+def cross_core_write_ratio(repeat=9):
+    """How much longer writing PROBE_BYTES takes when another core has just read them than
+    when this core has; None with fewer than two usable cores or no ``sched_setaffinity``.
+
+    Our unfolding writes into a workspace that BLAS's other thread has just read (it packs half
+    of each matrix product's columns). Before a core may write a cache line that another core
+    holds, that copy is invalidated: cheap between cores that share a cache, slow between cores
+    that do not. On a virtual machine the host can move the two virtual cores between the two
+    cases while a program runs, and the memory-bound steps change speed with it while the
+    matrix product does not. The ratio is about 1-2 when the cores share a cache.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        return None
+    here, there = sorted(allowed)[:2]
+    buffer = np.ones(PROBE_BYTES // 4, np.float32)
+    source = np.full_like(buffer, 2.0)
+
+    def read_on(cpu):
+        def read():
+            os.sched_setaffinity(0, {cpu})      # 0: the calling thread
+            buffer.sum()
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+
+    def write_after_read_on(cpu):
+        times = []
+        for _ in range(repeat):
+            read_on(cpu)
+            start = time.perf_counter()
+            np.copyto(buffer, source)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    os.sched_setaffinity(0, {here})
+    try:
+        return write_after_read_on(there) / write_after_read_on(here)
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 @contextlib.contextmanager
@@ -288,12 +339,13 @@ def layer_benchmark(batch=32, repeat=3, rounds=3, dtype=np.float32):
     and, for convolutions and fc layers, gflops (forward+backward); for convolutions also
     unfold_share (im2col/im2row + col2im/row2im time over forward + backward time), gemm_gflops
     (the matrix-product rate measured just before and after that convolution), and per round
-    ``round_ratios`` (GFLOP/s over that round's nearby rate) and ``round_shares``.
+    ``round_ratios`` (GFLOP/s over that round's nearby rate), ``round_shares`` and
+    ``round_probes`` (``cross_core_write_ratio()`` just after the round, or None).
     """
     rates = gemm_samples(max(3, repeat))
     plan = paper_layer_plan(batch)
-    samples = {name: dict(fwd=[], bwd=[], shares=[], nearby=[], round_ratios=[], round_shares=[])
-               for name, _, _, _ in plan}
+    samples = {name: dict(fwd=[], bwd=[], shares=[], nearby=[], round_ratios=[], round_shares=[],
+                          round_probes=[]) for name, _, _, _ in plan}
     for _ in range(rounds):
         for index, (name, kind, shape, settings) in enumerate(plan):
             # the same data every round: one generator per layer
@@ -306,6 +358,7 @@ def layer_benchmark(batch=32, repeat=3, rounds=3, dtype=np.float32):
                 seconds = statistics.median(fwd) + statistics.median(bwd)
                 record["round_ratios"].append(3 * flops / seconds / 1e9 / statistics.median(nearby))
                 record["round_shares"].append(statistics.median(shares))
+                record["round_probes"].append(cross_core_write_ratio())
                 rates += nearby
             else:
                 fwd = [median_seconds(forward, repeat)]
@@ -323,7 +376,8 @@ def layer_benchmark(batch=32, repeat=3, rounds=3, dtype=np.float32):
         if record["kind"] == "conv":
             row.update(unfold_share=statistics.median(record["shares"]),
                        gemm_gflops=statistics.median(record["nearby"]),
-                       round_ratios=record["round_ratios"], round_shares=record["round_shares"])
+                       round_ratios=record["round_ratios"], round_shares=record["round_shares"],
+                       round_probes=record["round_probes"])
         if record["flops"] is not None:
             row["gflops"] = 3 * record["flops"] / ((row["forward_ms"] + row["backward_ms"]) / 1e3) / 1e9
         rows.append(row)
@@ -377,6 +431,16 @@ def format_layer_table(rows, rates, batch, repeat, rounds):
         lines.append(f"{row['name']:<6} {row['gflops']:>8.1f} {row['gemm_gflops']:>12.1f} {ratio:>7.2f} "
                      f"{ratio_range:>11} {rate_ok:>12} {100 * row['unfold_share']:>6.1f}% "
                      f"{share_range:>13} {unfold_ok:>14}")
+    lines += ["", "each round: x GEMM / unfold share / cross-core write ratio (time to write "
+              f"{PROBE_BYTES >> 20} MB just read by the other core over the time after this core read "
+              f"it; above {CORES_APART:g} the two cores do not share a cache and the memory-bound "
+              "steps slow down; '-' when it cannot be measured)"]
+    for row in rows:
+        if row["kind"] != "conv":
+            continue
+        cells = [f"{ratio:.2f} / {100 * share:4.1f}% / " + ("-" if probe is None else f"{probe:.1f}")
+                 for ratio, share, probe in zip(row["round_ratios"], row["round_shares"], row["round_probes"])]
+        lines.append(f"{row['name']:<6} " + "   ".join(cells))
     return "\n".join(lines)
 
 

@@ -41,6 +41,16 @@ def test_layer_benchmark_keeps_one_ratio_and_share_per_round(monkeypatch):
         assert len(row["round_ratios"]) == 3 and len(row["round_shares"]) == 3
         assert all(0 < share < 1 for share in row["round_shares"])
         assert min(row["round_shares"]) <= row["unfold_share"] <= max(row["round_shares"])
+        assert len(row["round_probes"]) == 3
+
+
+def test_cross_core_write_ratio_is_positive_or_unmeasurable(monkeypatch):
+    monkeypatch.setattr(bench, "PROBE_BYTES", 2**16)
+    ratio = bench.cross_core_write_ratio(repeat=2)
+    assert ratio is None or (math.isfinite(ratio) and ratio > 0)
+    if ratio is not None:                      # the main thread gets all its cores back
+        import os
+        assert len(os.sched_getaffinity(0)) >= 2
 
 
 def test_model_table_has_both_column_layouts(capsys):
