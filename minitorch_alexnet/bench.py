@@ -200,10 +200,9 @@ def cross_core_write_ratio(repeat=9):
 
 @contextlib.contextmanager
 def unfold_clock(seconds):
-    """While active, ``seconds[thread]`` accumulates the time that ``functional.conv`` spends
-    unfolding and folding back on each thread (im2col, col2im, im2row, row2im: the names it
-    calls are wrapped, then restored). The groups of a convolution run on threads of their own
-    (``functional/_columns.py``), so the clock keeps one sum per thread."""
+    """While active, ``seconds[0]`` accumulates the time that ``functional.conv`` spends
+    unfolding and folding back (im2col, col2im, im2row, row2im: the names it calls are
+    wrapped, then restored)."""
     from .functional import conv as conv_module
     names = ("im2col", "col2im", "im2row", "row2im")
     originals = {name: getattr(conv_module, name) for name in names}
@@ -214,8 +213,7 @@ def unfold_clock(seconds):
             try:
                 return function(*args, **kwargs)
             finally:
-                thread = threading.get_ident()       # each thread adds to its own entry only
-                seconds[thread] = seconds.get(thread, 0.0) + time.perf_counter() - start
+                seconds[0] += time.perf_counter() - start
         return wrapper
 
     for name in names:
@@ -225,12 +223,6 @@ def unfold_clock(seconds):
     finally:
         for name in names:
             setattr(conv_module, name, originals[name])
-
-
-def unfold_share(seconds, wall_seconds):
-    """The unfolding's share of a convolution's time from ``unfold_clock``'s per-thread sums:
-    their total over the time of all the threads that unfolded (wall time x their number)."""
-    return sum(seconds.values()) / (wall_seconds * max(1, len(seconds)))
 
 
 # ---- the layers of the paper's network -----------------------------------------------------------
@@ -321,7 +313,7 @@ def time_convolution(forward, backward, repeat):
     nearby = gemm_samples(2)
     fwd, bwd, shares = [], [], []
     for _ in range(repeat):
-        unfold = {}
+        unfold = [0.0]
         with unfold_clock(unfold):
             start = time.perf_counter()
             forward()
@@ -330,7 +322,7 @@ def time_convolution(forward, backward, repeat):
             end = time.perf_counter()
         fwd.append(middle - start)
         bwd.append(end - middle)
-        shares.append(unfold_share(unfold, end - start))
+        shares.append(unfold[0] / (end - start))
     nearby += gemm_samples(2)
     return fwd, bwd, shares, nearby
 

@@ -18,7 +18,6 @@ What is checked, and why:
 
 Run this lesson alone with ``pytest -m conv``.
 """
-import threading
 from unittest import mock
 
 import numpy as np
@@ -27,7 +26,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minitorch_alexnet import functional as F
-from minitorch_alexnet.functional import _columns as columns
 from minitorch_alexnet.functional import conv as conv_module
 from minitorch_alexnet.functional.im2col import im2row, row2im
 from minitorch_alexnet.gradcheck import check_layer
@@ -348,85 +346,3 @@ def test_backward_unfolding_again_equals_keeping_cols(monkeypatch, layout):
     again = F.conv2d_backward(dy, cache)
     for a, r in zip(kept, again):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
-
-
-def one_after_the_other(work, groups, on_gpu=False):
-    return [work(g) for g in range(groups)]
-
-
-@pytest.mark.parametrize("keep_bytes", [conv_module.KEEP_COLS_BYTES, 0])
-def test_groups_side_by_side_give_the_same_bits_as_one_after_the_other(monkeypatch, keep_bytes):
-    """On the CPU the groups of a grouped convolution run on two threads (see
-    functional/_columns.py). Each group does exactly the products it would do alone, so every
-    output, gradient included, is bit for bit the same; also when backward unfolds again."""
-    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", keep_bytes)
-    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * 4 * 5 * 5 * 9 * 4)   # two images per chunk
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((5, 8, 9, 9)).astype(np.float32)
-    w = rng.standard_normal((6, 4, 5, 5)).astype(np.float32)
-    b = rng.standard_normal(6).astype(np.float32)
-    dy = rng.standard_normal((5, 6, 5, 5)).astype(np.float32)
-    y, cache = F.conv2d_forward(x, w, b, 2, 2, 2)
-    side_by_side = (y, *F.conv2d_backward(dy, cache))
-    monkeypatch.setattr(conv_module, "for_each_group", one_after_the_other)
-    y, cache = F.conv2d_forward(x, w, b, 2, 2, 2)
-    alone = (y, *F.conv2d_backward(dy, cache))
-    for a, r in zip(side_by_side, alone):
-        np.testing.assert_array_equal(a, r)
-
-
-def threads_that_unfold(monkeypatch, call, meet=False):
-    """The threads on which ``call()`` unfolds, in the order they first do. With ``meet``, each
-    thread's first unfolding waits (up to 5 s) for a second thread to reach its own, so that
-    two groups cannot both run on one pool thread because the first finished early."""
-    threads, original = [], conv_module.unfold
-    meeting = threading.Barrier(2, timeout=5)
-
-    def recording_unfold(*args, **kwargs):
-        if threading.get_ident() not in threads:
-            threads.append(threading.get_ident())
-            if meet:
-                try:
-                    meeting.wait()
-                except threading.BrokenBarrierError:     # nobody came: one after the other
-                    pass
-        return original(*args, **kwargs)
-    monkeypatch.setattr(conv_module, "unfold", recording_unfold)
-    call()
-    monkeypatch.setattr(conv_module, "unfold", original)
-    return threads
-
-
-def test_two_groups_unfold_on_two_threads_and_the_blas_threads_come_back(monkeypatch):
-    if columns.blas_threads() < 2:
-        pytest.skip("the BLAS runs one thread here: the groups run one after the other")
-    before = columns.blas_threads()
-    x = np.ones((2, 4, 6, 6), np.float32)
-    w = np.ones((4, 2, 3, 3), np.float32)
-    b = np.zeros(4, np.float32)
-    grouped = threads_that_unfold(monkeypatch, lambda: F.conv2d_forward(x, w, b, 1, 1, 2), meet=True)
-    assert len(grouped) == 2 and threading.get_ident() not in grouped
-    assert columns.blas_threads() == before
-    single = threads_that_unfold(monkeypatch, lambda: F.conv2d_forward(x, w[:, :2].repeat(2, 1), b, 1, 1, 1))
-    assert single == [threading.get_ident()]            # one group: no extra thread
-
-
-def test_groups_run_one_after_the_other_when_the_blas_has_one_thread(monkeypatch):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    x = np.ones((2, 4, 6, 6), np.float32)
-    w = np.ones((4, 2, 3, 3), np.float32)
-    b = np.zeros(4, np.float32)
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        threads = threads_that_unfold(monkeypatch, lambda: F.conv2d_forward(x, w, b, 1, 1, 2))
-    assert threads == [threading.get_ident()]
-
-
-def test_the_callers_errstate_holds_on_the_group_threads():
-    """np.errstate lives in a context variable; the groups' threads run in copies of the
-    caller's context, so a NaN in a grouped convolution raises under errstate(invalid="raise")."""
-    x = np.ones((2, 4, 6, 6), np.float32)
-    x[0, 0, 0, 0] = np.inf                 # inf * 0 = nan in the products
-    w = np.zeros((4, 2, 3, 3), np.float32)
-    b = np.zeros(4, np.float32)
-    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
-        F.conv2d_forward(x, w, b, 1, 1, 2)

@@ -19,10 +19,7 @@ Backward: a matrix product ``Y = W @ X`` has ``dW = dY @ X.T`` and ``dX = W.T @ 
     db[f] = sum_{n, oh, ow} dy[n, f, oh, ow]
 
 groups=2 is AlexNet's two columns on one device: filters 0..F/2-1 see only channels
-0..C/2-1, the others only the second half. The code is written per group (``forward_group``,
-``backward_group``), and on the CPU the groups run side by side on the cores, one thread each
-(``for_each_group`` in _columns.py, which says why this is faster than one group after the
-other with a multi-threaded BLAS).
+0..C/2-1, the others only the second half.
 
 Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at batch 32 it is
 224 MB. Writing it to memory and reading it back costs more than the arithmetic, so the CPU
@@ -48,7 +45,6 @@ dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
 """
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
-from ._columns import for_each_group
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
 
@@ -127,17 +123,15 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     y = xp.empty((n, f, out_h, out_w), dtype=x.dtype)
     # Keep every chunk's cols for backward (saves a second unfold) unless they are too big.
     keep = on_gpu or groups * k * n * out_h * out_w * x.dtype.itemsize <= KEEP_COLS_BYTES
-
-    def forward_group(g):
-        """Y_g = W_g @ cols of group g, chunk after chunk, into y; returns the kept cols."""
-        channels = slice(g * c_per_group, (g + 1) * c_per_group)
-        filters = slice(g * f_per_group, (g + 1) * f_per_group)
-        # Cols that are not kept go into one workspace, chunk after chunk (module docstring)
-        workspace = None if keep else xp.empty(k * chunk * out_h * out_w, dtype=x.dtype)
-        kept_cols = []                                 # one per chunk
-        for start in range(0, n, chunk):
-            images = slice(start, start + chunk)
-            m = min(chunk, n - start)                  # images in this chunk (the last may be short)
+    kept_cols = []                                     # in (chunk, group) order
+    # Cols that are not kept go into one workspace, chunk after chunk (see the module docstring)
+    workspace = None if keep else xp.empty(k * chunk * out_h * out_w, dtype=x.dtype)
+    for start in range(0, n, chunk):
+        images = slice(start, start + chunk)
+        m = min(chunk, n - start)                      # images in this chunk (the last may be short)
+        for g in range(groups):
+            channels = slice(g * c_per_group, (g + 1) * c_per_group)
+            filters = slice(g * f_per_group, (g + 1) * f_per_group)
             cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)
             y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
             if not on_gpu:
@@ -146,12 +140,9 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
             y[images, filters] = y_g.reshape(f_per_group, m, out_h, out_w).transpose(1, 0, 2, 3)
             if keep:
                 kept_cols.append(cols)
-        return kept_cols
-
-    kept_cols = for_each_group(forward_group, groups, on_gpu)   # [group][chunk]
     if on_gpu:
         y = cuda_ops().bias_add(y, b)                  # kernels/elementwise.cu: y[n, f] += b[f]
-    cache = (x, w, stride, pad, groups, kept_cols if keep else None)
+    cache = (x, w, stride, pad, groups, kept_cols or None)
     return y, cache
 
 
@@ -171,31 +162,28 @@ def conv2d_backward(dy, cache):
     layout = unfold_layout(x, c_per_group, out_w)
     w_rows = weight_matrices(w, groups, layout)
     chunk = images_per_chunk(x, k, out_h, out_w)
+    # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
+    # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
+    dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
     dx = xp.empty((n, c, h, width), dtype=w.dtype)
+    kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
     # Cols unfolded again go into one CPU workspace, chunk after chunk (as in the forward pass)
-    unfold_again = kept_cols is None and not is_cuda(dy)
-
-    def backward_group(g):
-        """dW_g.T of group g, summed over the chunks; writes the group's channels of dx."""
-        channels = slice(g * c_per_group, (g + 1) * c_per_group)
-        filters = slice(g * f_per_group, (g + 1) * f_per_group)
-        kept = iter(kept_cols[g]) if kept_cols is not None else None    # one per chunk
-        workspace = xp.empty(k * chunk * out_h * out_w, dtype=w.dtype) if unfold_again else None
-        # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
-        # images*pixels as the inner dimension, BLAS runs this way round much faster than
-        # dY_g @ cols.T.
-        dw_t_g = xp.zeros((k, f_per_group), dtype=w.dtype)
-        for start in range(0, n, chunk):
-            images = slice(start, start + chunk)
-            m = min(chunk, n - start)
-            # (m, Fg, OH, OW) -> (Fg, m, OH, OW) -> (Fg, m*OH*OW): the layout of Y_g in forward.
-            dy_g = xp.ascontiguousarray(dy[images, filters].transpose(1, 0, 2, 3))
-            dy_g = dy_g.reshape(f_per_group, m * out_h * out_w)
+    unfold_again = kept is None and not is_cuda(dy)
+    workspace = xp.empty(k * chunk * out_h * out_w, dtype=w.dtype) if unfold_again else None
+    for start in range(0, n, chunk):
+        images = slice(start, start + chunk)
+        m = min(chunk, n - start)
+        # (m, F, OH, OW) -> (F, m, OH, OW) -> (F, m*OH*OW): the layout of Y in the forward pass.
+        dy_rows = xp.ascontiguousarray(dy[images].transpose(1, 0, 2, 3))
+        dy_rows = dy_rows.reshape(f, m * out_h * out_w)
+        for g in range(groups):
+            channels = slice(g * c_per_group, (g + 1) * c_per_group)
+            dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]          # (Fg, m*OH*OW)
             if kept is not None:
                 cols = next(kept)
             else:
                 cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)  # again
-            dw_t_g += matmul(cols, dy_g.T)                                 # dW_g.T += cols @ dY_g.T
+            dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
             chunk_shape = (m, c_per_group, h, width)
             if layout == "rows":
                 drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
@@ -203,9 +191,6 @@ def conv2d_backward(dy, cache):
             else:
                 dcols = matmul(w_rows[g].T, dy_g)          # dcols = W_g.T @ dY_g
                 dx[images, channels] = col2im(dcols, chunk_shape, kh, kw, stride, pad)
-        return dw_t_g
-
-    dw_t = xp.stack(for_each_group(backward_group, groups, is_cuda(dy)))  # (groups, K, Fg)
     dw = dw_t.transpose(0, 2, 1).reshape(f, k)         # row f: filter f, K in the layout's order
     if layout == "rows":
         dw = dw.reshape(f, kh, kw, c_per_group).transpose(0, 3, 1, 2)    # (i, j, c) -> (c, i, j)
