@@ -23,7 +23,9 @@ ratios compare numbers measured in the same run. ``layers`` times the whole netw
 rounds (``--rounds``) and reports medians over all of them, with each convolution's lowest and
 highest round beside the targets, and after each round a probe of whether the two cores share a
 cache (``cross_core_write_ratio``): on a virtual machine that can change while the program runs,
-and the unfolding's speed changes with it.  ``--device cuda`` hands ``layers`` to
+and the unfolding's speed changes with it. ``layers`` times each layer on the same input again
+and again, so it cannot see costs that depend on where the previous layer left its output (in
+which core's cache): whole steps (``model``) can.  ``--device cuda`` hands ``layers`` to
 ``minitorch_alexnet.cuda.bench`` (batch 128 unless ``--batch`` says otherwise).
 """
 import argparse
@@ -163,7 +165,8 @@ def cross_core_write_ratio(repeat=9):
     holds, that copy is invalidated: cheap between cores that share a cache, slow between cores
     that do not. On a virtual machine the host can move the two virtual cores between the two
     cases while a program runs, and the memory-bound steps change speed with it while the
-    matrix product does not. The ratio is about 1-2 when the cores share a cache.
+    matrix product does not. On the 2-core machine of the README the ratio was 1.0-2.7 while
+    the cores shared a cache and 6-16 while they did not.
     """
     if not hasattr(os, "sched_setaffinity"):
         return None
