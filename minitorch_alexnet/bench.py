@@ -366,7 +366,7 @@ def layer_benchmark(batch=32, repeat=3, rounds=3, dtype=np.float32):
             else:
                 fwd = [median_seconds(forward, repeat)]
                 bwd = [median_seconds(backward, repeat)] if backward else []
-                shares = nearby = []
+                shares, nearby = [], []
             for key, values in (("fwd", fwd), ("bwd", bwd), ("shares", shares), ("nearby", nearby)):
                 record[key] += values
     rates += gemm_samples(max(3, repeat))   # again at the end: the machine may have changed

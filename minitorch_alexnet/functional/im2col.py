@@ -143,11 +143,11 @@ def row2im(rows, x_shape, kh, kw, stride, pad):
     out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     height, width = h + 2 * pad, w + 2 * pad
     window_rows = rows.reshape(n, out_h, out_w, kh, kw * c)      # [n, oh, ow, i, (j, c)]
-    folded_rows = np.zeros((n, height, out_w, kw * c), dtype=rows.dtype)
+    folded_rows = np.zeros((n, height, out_w, kw * c), dtype=rows.dtype)  # [n, y, ow, (j, c)]
     for i in range(kh):
         # Window row i of output row oh lies on padded row oh*stride + i.
         folded_rows[:, i:i + stride * out_h:stride] += window_rows[:, :, :, i]
-    folded_rows = folded_rows.reshape(n, height, out_w, kw, c)
+    folded_rows = folded_rows.reshape(n, height, out_w, kw, c)               # [n, y, ow, j, c]
     dx_padded = np.zeros((n, height, width, c), dtype=rows.dtype)                # channels last
     for j in range(kw):
         # Column j of output column ow's window lies on padded column ow*stride + j; += sums
