@@ -64,14 +64,14 @@ def relu_backward_without_mask(dy, cache):
 
 
 def lrn_backward_with_unmirrored_window(dy, cache):
-    x, s, size, alpha, beta = cache
+    x, s, size, alpha, beta = cache.x, cache.s, cache.size, cache.alpha, cache.beta
     t = dy * x * s ** (-beta - 1)
     spread = channel_window_sum(t, size // 2, (size - 1) // 2)   # WRONG: forward's own window
     return dy * s ** -beta - 2 * alpha * beta * x * spread
 
 
 def lrn_backward_without_cross_channel_term(dy, cache):
-    x, s, size, alpha, beta = cache
+    s, beta = cache.s, cache.beta
     return dy * s ** -beta                     # WRONG: s depends on x too
 
 

@@ -6,9 +6,10 @@ or float64), never writes into its arguments, raises a ``ValueError`` naming the
 wrong shape or dtype, and runs our CUDA kernels when given CuPy arrays.
 
 A cache is what the backward pass needs and nothing more, so the CPU and the GPU path store
-different things: max-pool's argmax is the window offset i*size + j on the CPU and the pixel
-h*W + w of the plane on the GPU (a gather kernel needs that), LRN's GPU cache also keeps y,
-dropout's GPU cache keeps a 1-byte mask. Hand a cache only to the backward of the same device.
+different things: max-pool's argmax is the flat index of the maximum in the padded input on the
+CPU (one scatter-add in backward) and the pixel h*W + w of the plane on the GPU (a gather kernel
+needs that), LRN's CPU cache keeps s and s^(-beta) and its GPU cache y, dropout's GPU cache
+keeps a 1-byte mask. Hand a cache only to the backward of the same device.
 
 | function                                   | returns              | file         |
 |--------------------------------------------|----------------------|--------------|

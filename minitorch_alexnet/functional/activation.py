@@ -5,10 +5,21 @@ tanh:  y = tanh(x),    dy/dx = 1 - tanh(x)^2 = 1 - y^2   (so the cache keeps y)
 
 tanh saturates: for |x| > 3 its derivative is below 0.01 and gradients vanish; ReLU passes
 the gradient unchanged wherever the unit is active, which is why it trains several times faster.
+
+On the CPU ReLU runs a block of elements at a time on every core (``_parallel``): each block
+is the same formula on a slice of the flattened array, so the result is the same.
 """
+import numpy as np
+
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
+from ._parallel import blocks_of_planes, run_blocks
+
+
+def _flat(a):
+    """a as a 1-d array (a view when a is contiguous)."""
+    return a.reshape(-1)
 
 
 def relu_forward(x):
@@ -17,7 +28,13 @@ def relu_forward(x):
     check_float_array("x", x)
     if is_cuda(x):
         return cuda_ops().relu_forward(x)
-    y = x * (x > 0)  # keeps the dtype; x itself is not modified
+    y = np.empty(x.shape, dtype=x.dtype)
+    x_flat, y_flat = _flat(x), _flat(y)
+
+    def block(first, last):
+        np.maximum(x_flat[first:last], 0, out=y_flat[first:last])     # max(0, x)
+
+    run_blocks(block, blocks_of_planes(x.size, x.itemsize))
     return y, y
 
 
@@ -28,7 +45,15 @@ def relu_backward(dy, cache):
         return cuda_ops().relu_backward(dy, cache)
     y = cache
     check_upstream(dy, y.shape, y.dtype, like=y)
-    return dy * (y > 0)
+    dx = np.empty(y.shape, dtype=y.dtype)
+    dy_flat, y_flat, dx_flat = _flat(dy), _flat(y), _flat(dx)
+
+    def block(first, last):
+        active = y_flat[first:last] > 0                                  # the mask x > 0
+        np.multiply(dy_flat[first:last], active, out=dx_flat[first:last])
+
+    run_blocks(block, blocks_of_planes(y.size, y.itemsize))
+    return dx
 
 
 def tanh_forward(x):

@@ -10,19 +10,55 @@ receives the sum of their gradients.
 Ties: when several inputs of a window share the maximum, the FIRST in row-major window order
 (smallest i, then smallest j) takes the whole gradient. The CUDA kernel uses the same rule.
 
-The CPU code loops over the size*size window offsets (i, j), never over pixels: for one offset
-the candidates x_pad[:, :, i + stride*oh, j + stride*ow] form one strided slice.
+The argmax is kept as one flat index per output, the position of the window's maximum in
+x_pad seen as a 1-d array::
+
+    argmax[n, c, oh, ow] = ((n*C + c)*H_pad + oh*stride + i*)*W_pad + ow*stride + j*
+
+so that backward is a single scatter-add: ``dx_pad.flat[argmax] += dy`` (``np.add.at`` adds
+every repeated index, which is exactly the sum over overlapping windows).
+
+How the CPU computes the forward pass (the speed tricks, each equal to the formula above)
+-------------------------------------------------------------------------------------------
+1. **Separable maximum.** The max over a size x size window is the max over its rows of the
+   max over each row's columns: first ``row_max[.., r, ow] = max_j x_pad[.., r, ow*stride + j]``
+   for every input row r, then ``y[.., oh, ow] = max_i row_max[.., oh*stride + i, ow]``. That
+   is 2*size comparisons per output instead of size*size. The tie rule survives: taking the
+   first maximal j in each row, then the first row i that reaches the overall maximum, gives
+   the smallest i and, within that row, the smallest j: the first maximum in row-major order.
+2. **Phases, so that every comparison runs over one contiguous array.** The columns read at
+   offset j, ``ow*stride + j`` for ow = 0, 1, ..., are every stride-th column starting at j.
+   They all lie in one of ``stride`` "phases", phase q = columns q, q + stride, q + 2*stride,
+   ...: offset j reads phase ``j % stride`` from its column ``j // stride`` on. So the input is
+   copied once into its phases (each a contiguous array of ``wide`` columns), and offset j's
+   candidates are the flat phase array shifted by ``j // stride``. A flat shift also pairs the
+   last columns of one row with the start of the next; those outputs land in the ``wide -
+   OW`` extra columns of each row, which are never read as results. NumPy then compares long
+   contiguous runs instead of short strided rows, several times faster. The rows are handled
+   the same way with row phases.
+3. **A few images at a time.** The work is split into blocks of whole (n, c) planes small
+   enough for the processor's cache, and the blocks run on a small thread pool (NumPy releases
+   the GIL inside its loops).
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from ..backend import is_cuda
 from ._checks import check_float_array, check_upstream, output_size
 from ._dispatch import cuda_ops
+from ._parallel import blocks_of_planes, run_blocks
 
 
-def _window_slice(offset, stride, count):
-    """Rows (or columns) read at window offset ``offset`` by outputs 0..count-1."""
-    return slice(offset, offset + stride * count, stride)
+class PoolCache(NamedTuple):
+    """What the CPU's backward pass needs: x's shape and dtype, the layer's settings, and
+    ``argmax`` (N, C, OH, OW), the flat index of each window's maximum in x_pad."""
+    x_shape: tuple
+    argmax: np.ndarray
+    size: int
+    stride: int
+    pad: int
+    dtype: np.dtype
 
 
 def max_pool2d_forward(x, size=3, stride=2, pad=0):
@@ -38,17 +74,17 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
     if is_cuda(x):
         return cuda_ops().max_pool2d_forward(x, size, stride, pad)
     x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf) if pad else x
-    best = np.full((n, c, out_h, out_w), -np.inf, dtype=x.dtype)
-    best_offset = np.zeros((n, c, out_h, out_w), dtype=np.int32)   # i*size + j of the maximum
-    better = np.empty((n, c, out_h, out_w), dtype=bool)
-    for i in range(size):
-        for j in range(size):
-            rows, columns = _window_slice(i, stride, out_h), _window_slice(j, stride, out_w)
-            candidate = x_padded[:, :, rows, columns]
-            np.greater(candidate, best, out=better)   # strict: an equal later value does not win
-            np.copyto(best, candidate, where=better)
-            np.copyto(best_offset, i * size + j, where=better)
-    return best, (x.shape, best_offset, size, stride, pad, x.dtype)
+    planes = np.ascontiguousarray(x_padded).reshape(n * c, h + 2 * pad, w + 2 * pad)
+    y = np.empty((n * c, out_h, out_w), dtype=x.dtype)
+    argmax = np.empty((n * c, out_h, out_w), dtype=np.intp)   # flat index into x_pad
+
+    def pool_block(first, last):
+        _pool_planes(planes[first:last], size, stride, y[first:last], argmax[first:last])
+        argmax[first:last] += first * planes.shape[1] * planes.shape[2]   # the planes before
+
+    run_blocks(pool_block, blocks_of_planes(n * c, planes[0].nbytes))
+    cache = PoolCache(x.shape, argmax.reshape(n, c, out_h, out_w), size, stride, pad, x.dtype)
+    return y.reshape(n, c, out_h, out_w), cache
 
 
 def max_pool2d_backward(dy, cache):
@@ -56,18 +92,119 @@ def max_pool2d_backward(dy, cache):
     check_float_array("dy", dy, ndim=4)
     if is_cuda(dy):
         return cuda_ops().max_pool2d_backward(dy, cache)
-    x_shape, best_offset, size, stride, pad, dtype = cache
-    check_upstream(dy, best_offset.shape, dtype, like=best_offset)
+    x_shape, argmax, size, stride, pad, dtype = cache
+    check_upstream(dy, argmax.shape, dtype, like=argmax)
     n, c, h, w = x_shape
-    out_h, out_w = best_offset.shape[2:]
     dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
-    routed = np.empty_like(dy)
-    for i in range(size):
-        for j in range(size):
-            # dy where offset (i, j) was the window's maximum, 0 elsewhere
-            routed.fill(0)
-            np.copyto(routed, dy, where=best_offset == i * size + j)
-            dx_padded[:, :, _window_slice(i, stride, out_h), _window_slice(j, stride, out_w)] += routed
+    # dx_pad[argmax[o]] += dy[o] for every output o; np.add.at adds repeated indices one by
+    # one (plain fancy-index assignment would keep only the last of them).
+    np.add.at(dx_padded.reshape(-1), argmax.reshape(-1), dy.reshape(-1))
     if pad:
         return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
     return dx_padded
+
+
+# ---- the CPU forward pass, on a block of planes ---------------------------------------------------
+
+def _pool_planes(planes, size, stride, y, argmax):
+    """Max-pool planes (P, H, W), already padded, into y (P, OH, OW); write into argmax the
+    flat index of each maximum within ``planes``. Steps 1 and 2 of the module docstring."""
+    count, h, w = planes.shape
+    out_h, out_w = y.shape[1:]
+    # Step 1, along each row: for every window position ow, the max of its size columns and
+    # the first column j* that holds it. Each row of the result has `wide` entries.
+    column_phases, wide = _phases(planes.reshape(count * h, w), 1, size, stride, out_w, -np.inf)
+    row_max = np.empty(column_phases[0].size, dtype=planes.dtype)      # (P, H, wide)
+    best_j = np.empty(column_phases[0].size, dtype=np.uint8)
+    _first_maximum(_shifted(column_phases, size, stride, 1), row_max, best_j)
+    # Step 2, down the columns of row_max: the max over the window's size rows, the first row
+    # i* that holds it, and the j* found in that row.
+    row_max_phases, tall = _phases(row_max.reshape(count, h, wide), 1, size, stride, out_h, -np.inf)
+    best_j_phases, _ = _phases(best_j.reshape(count, h, wide), 1, size, stride, out_h, 0)
+    window_max = np.empty(row_max_phases[0].size, dtype=planes.dtype)  # (P, tall, wide)
+    best_i = np.empty(row_max_phases[0].size, dtype=np.uint8)
+    _first_maximum(_shifted(row_max_phases, size, stride, wide), window_max, best_i)
+    winner_j = _pick(best_i, _shifted(best_j_phases, size, stride, wide))
+
+    def real(grid):
+        """The OH x OW real outputs of each plane's (tall, wide) grid."""
+        return grid.reshape(count, tall, wide)[:, :out_h, :out_w]
+
+    y[...] = real(window_max)
+    # argmax = (plane*H + oh*stride + i*)*W + ow*stride + j*, built up in place
+    argmax[...] = real(best_i)
+    argmax += (stride * np.arange(out_h, dtype=np.intp))[:, None]       # + oh*stride
+    argmax += (h * np.arange(count, dtype=np.intp))[:, None, None]      # + plane*H
+    argmax *= w
+    argmax += real(winner_j)                                            # + j*
+    argmax += stride * np.arange(out_w, dtype=np.intp)                  # + ow*stride
+
+
+def _phases(a, axis, size, stride, out_count, fill):
+    """The phases of ``a`` along ``axis``: phase q holds entries q, q + stride, q + 2*stride,
+    ..., cut (or filled with ``fill``) to ``out_count + (size-1)//stride`` entries, as many
+    as the window offsets of out_count outputs reach. Returns (flat phases, that length)."""
+    length = out_count + (size - 1) // stride
+    phases = []
+    for q in range(min(stride, size)):
+        taken = [slice(None)] * a.ndim
+        taken[axis] = slice(q, None, stride)
+        source = a[tuple(taken)]
+        available = min(source.shape[axis], length)
+        shape = list(a.shape)
+        shape[axis] = length
+        phase = np.empty(shape, dtype=a.dtype)
+        head, tail = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+        head[axis], tail[axis] = slice(0, available), slice(available, None)
+        phase[tuple(head)] = source[tuple(head)]
+        phase[tuple(tail)] = fill              # read only by outputs that are thrown away
+        phases.append(phase.reshape(-1))
+    return phases, length
+
+
+def _shifted(phases, size, stride, step):
+    """The candidates of window offsets k = 0 .. size-1: offset k reads phase k % stride from
+    its entry k // stride on, that is ``(k // stride) * step`` entries further in the flat
+    phase (step = 1 along a row, ``wide`` down a column). All of one length."""
+    longest_shift = (size - 1) // stride * step
+    length = phases[0].size - longest_shift
+    return [phases[k % stride][(k // stride) * step:(k // stride) * step + length]
+            for k in range(size)]
+
+
+def _first_maximum(candidates, best, which):
+    """best = max over k of candidates[k]; which = the first k whose candidate equals best.
+    1-d arrays; best and which may be longer than the candidates (their tail gets filler).
+
+    Branch-free on purpose: a masked copy (``np.copyto(.., where=better)``) of a random mask
+    runs 10 to 20 times slower than a maximum or a comparison, so ``which`` is counted
+    instead: the first k that reaches the maximum has exactly k candidates before it that do
+    not, so which = sum over k < size-1 of [candidates 0..k all fall short].
+    """
+    n = candidates[0].size
+    best[n:], which[n:] = -np.inf, 0
+    best, which = best[:n], which[:n]
+    np.copyto(best, candidates[0])
+    for candidate in candidates[1:]:
+        np.maximum(best, candidate, out=best)
+    all_short = np.empty(n, dtype=bool)         # [candidates 0..k all below the maximum]
+    short = np.empty(n, dtype=bool)
+    which.fill(0)
+    for k, candidate in enumerate(candidates[:-1]):
+        np.not_equal(candidate, best, out=short if k else all_short)
+        if k:
+            all_short &= short
+        which += all_short                    # True counts 1
+
+
+def _pick(which, options):
+    """out[e] = options[which[e]][e] for uint8 arrays, without a masked copy:
+    the sum over k of options[k] * [which == k] (one term is not zero)."""
+    n = options[0].size
+    out = np.zeros(which.size, dtype=np.uint8)
+    chosen, term = np.empty(n, dtype=bool), np.empty(n, dtype=np.uint8)
+    for k, option in enumerate(options):
+        np.equal(which[:n], k, out=chosen)
+        np.multiply(option, chosen, out=term)
+        out[:n] += term
+    return out

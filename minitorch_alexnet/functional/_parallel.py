@@ -1,0 +1,47 @@
+"""Running a memory-bound layer a block of images at a time, on every core.
+
+The layer math never depends on this module: a layer that uses it computes the same formula
+on each block of (n, c) planes (or of images) that it would compute on the whole batch, and
+the blocks do not overlap, so the result is the same as one call on the whole array.
+
+Two reasons to split. Cache: a block small enough to stay in the processor's cache between
+the several passes a layer makes over it is read from memory once instead of once per pass.
+Cores: NumPy releases the GIL inside its loops, so blocks given to a pool of threads run on
+all cores at once, as the matrix products (BLAS) already do.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+BLOCK_BYTES = 512 * 2**10      # input bytes per block: a few passes over it stay in cache
+_pool = None
+
+
+def worker_count():
+    """Threads for the layers: the cores this process may use (MINITORCH_THREADS overrides)."""
+    wanted = os.environ.get("MINITORCH_THREADS")
+    if wanted:
+        return max(1, int(wanted))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def blocks_of_planes(count, plane_bytes, block_bytes=None):
+    """Split ``count`` planes into consecutive ``(first, last)`` ranges of about
+    ``block_bytes`` each, and at least one range per worker when there are enough planes."""
+    per_block = max(1, (block_bytes or BLOCK_BYTES) // max(1, plane_bytes))
+    per_block = min(per_block, max(1, -(-count // worker_count())))
+    return [(first, min(first + per_block, count)) for first in range(0, count, per_block)]
+
+
+def run_blocks(function, blocks):
+    """Call ``function(first, last)`` for every block, on the thread pool when there are
+    several blocks and workers; wait for all and re-raise the first error."""
+    global _pool
+    workers = worker_count()
+    if len(blocks) == 1 or workers == 1:
+        for first, last in blocks:
+            function(first, last)
+        return
+    if _pool is None or _pool._max_workers != workers:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layers")
+    for future in [_pool.submit(function, first, last) for first, last in blocks]:
+        future.result()
