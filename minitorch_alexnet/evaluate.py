@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from .backend import cuda_available, cupy_module, parse_device
+from .backend import cuda_available, cupy_module, keep_freed_memory, parse_device
 from . import checkpoint as ckpt
 from .data import DATASETS, DataError, DataLoader, build_datasets
 from .model import AlexNet
@@ -55,6 +55,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--confusion", help="confusion-matrix PNG path (default: next to the checkpoint)")
     args = parser.parse_args(argv)
+    keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
     try:
         arrays, meta, path = ckpt.load_file_or_directory(args.checkpoint)
         check_device(args.device)

@@ -17,6 +17,7 @@ import os
 import sys
 
 from . import checkpoint as ckpt
+from .backend import keep_freed_memory
 from .evaluate import check_device
 from .data import DATASETS, DataError
 from .schedule import SCHEDULES
@@ -103,6 +104,7 @@ def check_devices(config):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
     try:
         if args.resume:
             arrays, meta, path = ckpt.load_file_or_directory(args.resume)

@@ -1,6 +1,7 @@
 """The block split of the CPU's memory-bound layers (``functional/_parallel.py``): blocks
 cover every item once, in order, errors reach the caller, and a layer computed block by block
 equals the same layer computed in one block, bit for bit."""
+import platform
 import threading
 
 import numpy as np
@@ -79,3 +80,15 @@ def test_block_by_block_equals_one_block(shape, seed, layer, dtype):
         y_split, dx_split = forward_backward(forward, backward, x, **options)
     np.testing.assert_array_equal(y_split, y_one)
     np.testing.assert_array_equal(dx_split, dx_one)
+
+
+def test_keep_freed_memory_is_idempotent_and_says_whether_it_applied():
+    from minitorch_alexnet.backend import keep_freed_memory
+    first = keep_freed_memory()
+    assert isinstance(first, bool) and keep_freed_memory() is first
+    if platform.libc_ver()[0] == "glibc":
+        assert first                       # glibc's mallopt took both settings
+    # a kept-memory process still allocates and frees as before
+    arrays = [np.ones(2**20, np.float32) for _ in range(3)]
+    del arrays
+    assert np.zeros(2**22, np.float32).sum() == 0
