@@ -22,6 +22,7 @@ MARKERS = {
     "faults": "crash safety and bad input",
     "tutorials": "the tutorials' code runs",
     "slow": "slower end-to-end runs",
+    "bench": "the benchmarks run and report sane numbers (tiny sizes, nothing timed against a target)",
 }
 
 
