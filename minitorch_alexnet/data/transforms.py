@@ -21,6 +21,13 @@ cropped back to random 32 x 32 windows (4 pixels of play, like the paper's 29 of
 Fashion-MNIST crops come from 32 x 32, and evaluation takes the centre crop. In-memory images
 of a different size are resized (shorter side, then centre crop) to the stored size first.
 
+Whole batches: ``Preprocess.train_batch`` and ``eval_batch`` run the chain on a (B, S, S, C)
+batch of stored images in a few array operations (one gather of the B crops, the mean and the
+colour shift subtracted and added in place, one reordering for the flips), with the random
+choices of all B images given as arrays (``AugmentationDraws``). Each output number goes through
+the same float32 operations as in ``Preprocess.augment``, the one-image reference, so the two
+agree exactly.
+
 PCA colour augmentation, pixel scale: the covariance is computed on pixels scaled to [0, 1],
 so the eigenvalues are on that scale (for natural images the largest is about 0.1-0.2), and
 the shift ``sum_i p_i * a_i * lambda_i`` is on the [0, 1] scale too; ``Preprocess`` multiplies
@@ -29,8 +36,10 @@ would give shifts of hundreds of grey levels, because the eigenvalues grow with 
 the scale while the pixels grow linearly.)
 """
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import BadImageError
 
@@ -231,7 +240,26 @@ def pca_colour_shift(eigvals, eigvecs, rng, std=0.1):
     on the [0, 1] pixel scale of ``fit_pca_colour``. Returns a (C,) float32 vector to add to
     every pixel of one image (multiply by 255 for 0..255 pixels)."""
     a = rng.normal(0.0, std, size=len(eigvals))
-    return (np.asarray(eigvecs, np.float64) @ (a * np.asarray(eigvals, np.float64))).astype(np.float32)
+    return pca_colour_shifts(eigvals, eigvecs, a[None, :])[0]
+
+
+def pca_colour_shifts(eigvals, eigvecs, a):
+    """The colour offsets of n images at once, for given ``a`` (n, k): row j is
+    ``sum_i a[j, i] * eigvals[i] * eigvecs[:, i]``, an (n, C) float32 array.
+
+    The plain version is one matrix product, ``(a * eigvals) @ eigvecs.T``. A BLAS may add the k
+    terms in a different order for a different n, which can change the last bit; the loop
+    below adds them in the order i = 0, 1, ... for every row, so an image's offset is the same
+    float whether it is computed alone or in a batch (``Preprocess.train_batch`` relies on it).
+    """
+    a = np.asarray(a, np.float64)
+    eigvals = np.asarray(eigvals, np.float64)
+    eigvecs = np.asarray(eigvecs, np.float64)
+    weights = a * eigvals                                   # (n, k): a_i * lambda_i
+    shifts = np.zeros((a.shape[0], eigvecs.shape[0]))       # (n, C)
+    for i in range(len(eigvals)):
+        shifts += weights[:, i:i + 1] * eigvecs[:, i]        # + (a_i lambda_i) p_i, every row
+    return shifts.astype(np.float32)
 
 
 def _sample_indices(n, max_images, seed):
@@ -317,6 +345,38 @@ def compute_mean_image(dataset, size, *, max_images=None, seed=0, num_workers=2)
 # The whole chain
 # --------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class AugmentationDraws:
+    """The random choices of ``Preprocess`` for n images, as arrays with one row per image.
+
+    Attributes:
+        tops, lefts: (n,) int64, the top-left pixel of each image's c x c crop in its S x S
+            stored image, each in 0 .. S - c.
+        mirrors: (n,) bool, mirror the crop left-right (all False when ``flip=False``).
+        pca_a: (n, k) float64, the ``a_i ~ N(0, pca_std)`` of each image's colour shift, or
+            None when the ``Preprocess`` has no colour PCA.
+    """
+    tops: np.ndarray
+    lefts: np.ndarray
+    mirrors: np.ndarray
+    pca_a: np.ndarray = None
+
+    @property
+    def count(self):
+        """n, the number of images these draws are for."""
+        return len(self.tops)
+
+    def take(self, rows):
+        """The draws of the images ``rows`` (an index array), in that order."""
+        return AugmentationDraws(self.tops[rows], self.lefts[rows], self.mirrors[rows],
+                                 None if self.pca_a is None else self.pca_a[rows])
+
+    def row(self, k):
+        """``(top, left, mirror, a)`` of image k: the arguments of ``Preprocess.augment``."""
+        return (int(self.tops[k]), int(self.lefts[k]), bool(self.mirrors[k]),
+                None if self.pca_a is None else self.pca_a[k])
+
+
 class Preprocess:
     """Everything between a stored uint8 image and the network's float32 (C, c, c) input.
 
@@ -332,9 +392,18 @@ class Preprocess:
         scale: divide by 255 at the end (inputs then lie in about [-1, 1] with a mean, [0, 1]
             without).
 
-    ``train(image, rng)`` draws, in this order: the crop's top, its left, the flip (if
-    ``flip``), the three ``a_i`` (if ``pca``). So the output is a pure function of the image
-    and the state of ``rng``.
+    One image or a whole batch, with the random choices apart from the arithmetic:
+
+    - ``augment(image, top, left, mirror, a)``: one image with its choices given; the readable
+      reference of everything below.
+    - ``train(image, rng)``: draws, in this order, the crop's top, its left, the flip (if
+      ``flip``), the k ``a_i`` (if ``pca``) from ``rng``, then ``augment``. So the output is a
+      pure function of the image and the state of ``rng``.
+    - ``draw(n, rng)``: the choices of n images at once (``AugmentationDraws``, row j for image
+      j); the ``DataLoader`` draws a whole epoch this way, since creating a generator per image
+      costs more than augmenting a small image.
+    - ``train_batch(images, draws)``, ``eval_batch(images)``: a whole (B, S, S, C) uint8 batch
+      in a few array operations, equal float for float to ``augment`` / ``eval`` on each image.
     """
 
     def __init__(self, crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1,
@@ -348,6 +417,9 @@ class Preprocess:
                 self.mean.shape[:2] != (self.stored_size, self.stored_size):
             raise ValueError(f"mean image is {self.mean.shape[:2]}, expected the stored size "
                              f"{self.stored_size}x{self.stored_size}")
+        # The mean image channels first, (C, S, S), for ``train_batch`` (see _crops_minus_mean).
+        self._mean_chw = None if self.mean is None or self.mean.ndim != 3 else \
+            np.ascontiguousarray(self.mean.transpose(2, 0, 1))
         self.pca = None if pca is None else (np.asarray(pca[0], np.float32),
                                              np.asarray(pca[1], np.float32))
         self.pca_std = float(pca_std)
@@ -390,18 +462,28 @@ class Preprocess:
             patch *= np.float32(1.0 / 255.0)
         return np.ascontiguousarray(patch.transpose(2, 0, 1))
 
-    def train(self, image, rng):
-        """Random crop, flip and colour shift of one (H, W, C) image -> float32 (C, c, c)."""
+    # ---- one image -----------------------------------------------------------------------
+    def augment(self, image, top, left, mirror, pca_a=None):
+        """One (H, W, C) image -> float32 (C, c, c), with its random choices given: the c x c
+        crop at (top, left) of the stored image minus the mean at the same window, plus the
+        colour shift of ``pca_a`` (the k ``a_i``; None: no shift), mirrored if ``mirror``."""
+        if pca_a is not None and self.pca is None:
+            raise ValueError("augment got colour-shift a_i but this Preprocess has no PCA")
         stored = to_stored_size(image, self.stored_size)
-        c, s = self.crop_size, self.stored_size
-        top, left = random_crop_offsets(s, s, c, rng)
-        mirror = self.flip and rng.random() < 0.5
-        patch = self._finish(crop(stored, top, left, c), top, left)
-        if self.pca is not None:
-            patch += 255.0 * pca_colour_shift(*self.pca, rng, std=self.pca_std)
+        patch = self._finish(crop(stored, top, left, self.crop_size), top, left)
+        if pca_a is not None:
+            patch += 255.0 * pca_colour_shifts(*self.pca, np.asarray(pca_a)[None, :])[0]
         if mirror:
             patch = patch[:, ::-1]
         return self._to_chw(patch)
+
+    def train(self, image, rng):
+        """Random crop, flip and colour shift of one (H, W, C) image -> float32 (C, c, c)."""
+        c, s = self.crop_size, self.stored_size
+        top, left = random_crop_offsets(s, s, c, rng)
+        mirror = self.flip and rng.random() < 0.5
+        pca_a = None if self.pca is None else rng.normal(0.0, self.pca_std, size=len(self.pca[0]))
+        return self.augment(image, top, left, mirror, pca_a)
 
     def eval(self, image):
         """The centre crop of one image -> float32 (C, c, c)."""
@@ -409,6 +491,98 @@ class Preprocess:
         offset = (self.stored_size - self.crop_size) // 2
         return self._to_chw(self._finish(crop(stored, offset, offset, self.crop_size),
                                          offset, offset))
+
+    # ---- a whole batch -------------------------------------------------------------------
+    def draw(self, n, rng):
+        """The random choices of n images: ``AugmentationDraws`` with n rows. Draws, in this
+        order, n tops, n lefts, n coins for the flips, then (with PCA) an n x k block of
+        ``a_i``; the coins are drawn even with ``flip=False`` (and then ignored), so that
+        switching the flip off does not move the crops or the colour shifts."""
+        span = self.stored_size - self.crop_size + 1       # crop offsets 0 .. S - c
+        tops = rng.integers(0, span, size=n)
+        lefts = rng.integers(0, span, size=n)
+        mirrors = (rng.random(n) < 0.5) & self.flip
+        pca_a = None if self.pca is None else rng.normal(0.0, self.pca_std,
+                                                         size=(n, len(self.pca[0])))
+        return AugmentationDraws(tops, lefts, mirrors, pca_a)
+
+    def train_batch(self, images, draws):
+        """``augment`` on every image of a batch: images (B, S, S, C) uint8 at the stored size,
+        ``draws`` with B rows (row j for image j) -> float32 (B, C, c, c).
+
+        Equal float for float to ``np.stack([augment(images[j], *draws.row(j)) ...])``: every
+        output number goes through the same float32 steps, ((pixel - mean) + shift) / 255,
+        only the loops over images and pixels are NumPy's instead of Python's."""
+        self._check_batch(images, "train_batch")
+        if draws.count != len(images):
+            raise ValueError(f"train_batch got {len(images)} images but draws for {draws.count}")
+        if draws.pca_a is not None and self.pca is None:
+            raise ValueError("the draws have colour-shift a_i but this Preprocess has no PCA")
+        out = self._crops_minus_mean(images, draws.tops, draws.lefts)     # (B, C, c, c)
+        if draws.pca_a is not None:
+            shifts = 255.0 * pca_colour_shifts(*self.pca, draws.pca_a)    # (B, C) float32
+            out += shifts[:, :, None, None]                   # one colour per image and channel
+        # Mirroring reorders the columns of a crop, out[j, :, :, x] <- out[j, :, :, c - 1 - x].
+        # It moves numbers without changing them, so doing it after the mean and the colour
+        # (which ``augment`` does before) gives the same result. The right-hand side is a copy
+        # (boolean indexing copies), so reading and writing the same images is safe.
+        out[draws.mirrors] = out[draws.mirrors, :, :, ::-1]
+        if self.scale:
+            out *= np.float32(1.0 / 255.0)
+        return out
+
+    def eval_batch(self, images):
+        """``eval`` on every image of a batch: (B, S, S, C) uint8 -> float32 (B, C, c, c), the
+        centre crops, equal float for float to ``eval`` on each image."""
+        self._check_batch(images, "eval_batch")
+        offset = (self.stored_size - self.crop_size) // 2
+        corner = np.full(len(images), offset)
+        out = self._crops_minus_mean(images, corner, corner)
+        if self.scale:
+            out *= np.float32(1.0 / 255.0)
+        return out
+
+    def _check_batch(self, images, name):
+        s = self.stored_size
+        if images.ndim != 4 or images.shape[1:3] != (s, s):
+            raise ValueError(f"{name} needs a batch (B, {s}, {s}, C) at the stored size, got "
+                             f"shape {images.shape}; bring the images to the stored size first "
+                             f"(resize_images(images, {s}))")
+
+    def _crops_minus_mean(self, images, tops, lefts):
+        """Crop j of the batch, at (tops[j], lefts[j]), minus the mean at the same window:
+        float32 (B, C, c, c), channels first.
+
+        The plain version, one image at a time::
+
+            images[j, top:top + c, left:left + c].astype(float32) - mean[top:top + c, left:left + c]
+
+        ``sliding_window_view`` gives, without copying, an array ``windows`` of shape
+        (B, P, P, C, c, c) with P = S - c + 1 and ``windows[j, t, l] == images[j, t:t + c,
+        l:l + c]`` moved to (C, c, c): the two window axes come after the channel axis. So one
+        fancy index, ``windows[arange(B), tops, lefts]``, copies exactly the B crops, already
+        channels first. The mean image's windows are picked with the same (tops, lefts).
+        """
+        c = self.crop_size
+        windows = sliding_window_view(images, (c, c), axis=(1, 2))         # (B, P, P, C, c, c)
+        crops = windows[np.arange(len(images)), tops, lefts]               # (B, C, c, c) uint8
+        if self._mean_chw is not None:
+            # Windows of the channels-first mean, axes moved to (P, P, C, c, c) like `windows`.
+            # (Fancy indexing lays its result out in the memory order of the window it copies;
+            # from the channels-first mean that order is (C, c, c), so the gathered crops come
+            # out C-contiguous, as the network wants them.)
+            mean_windows = np.moveaxis(sliding_window_view(self._mean_chw, (c, c), axis=(1, 2)),
+                                       0, 2)
+            # The gathered mean crops are a new array: use it as the output, so that the
+            # subtraction needs no third (B, C, c, c) buffer. uint8 - float32 converts the
+            # pixel to float32 (exactly) and subtracts, as ``astype`` then ``-=`` does.
+            out = mean_windows[tops, lefts]
+            return np.subtract(crops, out, out=out)
+        out = np.empty(crops.shape, np.float32)
+        if self.mean is None:
+            np.copyto(out, crops)                         # uint8 -> float32, exact
+            return out
+        return np.subtract(crops, self.mean.reshape(-1, 1, 1), out=out)   # (C,) -> (C, 1, 1)
 
     def eval_ten_crop(self, image):
         """The ten test views of one image -> float32 (10, C, c, c), in ``ten_crop``'s order."""

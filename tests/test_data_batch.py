@@ -1,0 +1,112 @@
+"""Whole-batch augmentation: ``Preprocess.train_batch`` / ``eval_batch`` equal the per-image
+reference float for float."""
+import numpy as np
+import pytest
+
+from minitorch_alexnet.data import Preprocess, fit_pca_colour
+from minitorch_alexnet.data.transforms import pca_colour_shifts
+
+pytestmark = pytest.mark.data
+
+
+def random_preprocess(rng, channels, mean_kind, pca, crop_size, stored_size, flip=True,
+                      scale=True):
+    """A Preprocess with a random mean ("none", "channel" or "image") and, if ``pca``, a colour
+    PCA fitted on random correlated images."""
+    mean = {"none": None,
+            "channel": rng.uniform(0, 255, channels),
+            "image": rng.uniform(0, 255, (stored_size, stored_size, channels))}[mean_kind]
+    pca_fit = None
+    if pca:
+        base = rng.integers(0, 256, (8, 6, 6, 1))
+        pca_fit = fit_pca_colour(np.clip(base + rng.integers(-30, 30, (8, 6, 6, channels)),
+                                         0, 255).astype(np.uint8))
+    return Preprocess(crop_size, stored_size, mean=mean, pca=pca_fit, flip=flip, scale=scale)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("mean_kind", ["none", "channel", "image"])
+@pytest.mark.parametrize("pca", [False, True])
+@pytest.mark.parametrize("crop_size, stored_size", [(32, 36), (5, 9), (7, 7)])
+def test_train_batch_equals_augment_on_each_image(channels, mean_kind, pca, crop_size,
+                                                  stored_size):
+    rng = np.random.default_rng([channels, crop_size, stored_size, pca])
+    prep = random_preprocess(rng, channels, mean_kind, pca, crop_size, stored_size)
+    images = rng.integers(0, 256, (40, stored_size, stored_size, channels), dtype=np.uint8)
+    draws = prep.draw(len(images), rng)
+    batch = prep.train_batch(images, draws)
+    one_by_one = np.stack([prep.augment(image, *draws.row(j)) for j, image in enumerate(images)])
+    assert batch.dtype == np.float32 and batch.flags.c_contiguous
+    assert batch.shape == (40, channels, crop_size, crop_size)
+    assert np.array_equal(batch, one_by_one)                       # exactly, not approximately
+    # The draws really vary, so the equality above covers flipped and unflipped images.
+    assert draws.mirrors.any() and not draws.mirrors.all()
+    if stored_size > crop_size:
+        assert len(set(zip(draws.tops.tolist(), draws.lefts.tolist()))) > 1
+    j = int(np.flatnonzero(draws.mirrors)[0])
+    top, left, _, a = draws.row(j)
+    unflipped = prep.augment(images[j], top, left, False, a)
+    assert np.array_equal(batch[j], unflipped[:, :, ::-1])
+    if crop_size > 1:
+        assert not np.array_equal(batch[j], unflipped)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("mean_kind", ["none", "channel", "image"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_eval_batch_equals_eval_on_each_image(channels, mean_kind, scale):
+    rng = np.random.default_rng(channels)
+    prep = random_preprocess(rng, channels, mean_kind, False, 28, 33, scale=scale)  # odd margin
+    images = rng.integers(0, 256, (12, 33, 33, channels), dtype=np.uint8)
+    batch = prep.eval_batch(images)
+    assert batch.shape == (12, channels, 28, 28) and batch.flags.c_contiguous
+    assert np.array_equal(batch, np.stack([prep.eval(image) for image in images]))
+
+
+def test_train_batch_without_flip_or_scale_is_the_plain_crop_minus_mean():
+    rng = np.random.default_rng(4)
+    prep = random_preprocess(rng, 3, "image", False, 6, 10, flip=False, scale=False)
+    images = rng.integers(0, 256, (5, 10, 10, 3), dtype=np.uint8)
+    draws = prep.draw(5, rng)
+    assert not draws.mirrors.any()
+    batch = prep.train_batch(images, draws)
+    for j in range(5):
+        t, l = int(draws.tops[j]), int(draws.lefts[j])
+        expected = images[j, t:t + 6, l:l + 6].astype(np.float32) - prep.mean[t:t + 6, l:l + 6]
+        assert np.array_equal(batch[j], expected.transpose(2, 0, 1))
+
+
+def test_draws_ranges_and_independence_of_the_flags():
+    on = Preprocess(32, 36, pca=(np.ones(3, np.float32), np.eye(3, dtype=np.float32)))
+    off = Preprocess(32, 36, flip=False)
+    a, b = on.draw(1000, np.random.default_rng(0)), off.draw(1000, np.random.default_rng(0))
+    assert a.count == 1000 and a.pca_a.shape == (1000, 3) and b.pca_a is None
+    assert a.tops.min() == 0 and a.tops.max() == 4 and a.lefts.min() == 0 and a.lefts.max() == 4
+    assert 400 < a.mirrors.sum() < 600 and not b.mirrors.any()
+    # Switching the flip and the PCA off leaves the crops where they were.
+    assert np.array_equal(a.tops, b.tops) and np.array_equal(a.lefts, b.lefts)
+    rows = np.array([7, 3, 999])
+    picked = a.take(rows)
+    assert picked.count == 3 and picked.row(2)[:3] == a.row(999)[:3]
+    assert np.array_equal(picked.pca_a[1], a.pca_a[3])
+
+
+def test_colour_shifts_of_a_batch_equal_those_of_single_images():
+    eigvals = np.array([0.2, 0.05, 0.01], np.float32)
+    eigvecs = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0].astype(np.float32)
+    a = np.random.default_rng(1).normal(0, 0.1, (50, 3))
+    shifts = pca_colour_shifts(eigvals, eigvecs, a)
+    assert shifts.dtype == np.float32 and shifts.shape == (50, 3)
+    for j in (0, 17, 49):
+        assert np.array_equal(shifts[j], pca_colour_shifts(eigvals, eigvecs, a[j:j + 1])[0])
+    np.testing.assert_allclose(shifts, (a * eigvals) @ eigvecs.T, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_errors_name_the_problem():
+    prep = Preprocess(32, 36)
+    with pytest.raises(ValueError, match=r"stored size, got shape \(2, 32, 32, 3\).*resize_images"):
+        prep.train_batch(np.zeros((2, 32, 32, 3), np.uint8), prep.draw(2, np.random.default_rng()))
+    with pytest.raises(ValueError, match="got 2 images but draws for 3"):
+        prep.train_batch(np.zeros((2, 36, 36, 3), np.uint8), prep.draw(3, np.random.default_rng()))
+    with pytest.raises(ValueError, match="stored size"):
+        prep.eval_batch(np.zeros((36, 36, 3), np.uint8))
