@@ -367,18 +367,20 @@ class AlexNet:
         return out.transpose(1, 0, 2).reshape(n, units), cache
 
     # ---- backward ------------------------------------------------------------------------
-    def backward(self, dlogits):
-        """dlogits (N, num_classes) -> d(input); fills the gradients (see ``grad_dict``)."""
+    def backward(self, dlogits, input_grad=True):
+        """dlogits (N, num_classes) -> d(input); fills the gradients (see ``grad_dict``).
+        ``input_grad=False`` returns None and skips conv1's d(input), which training does not
+        use (the gradient with respect to the image)."""
         if self.caches is None:
             raise RuntimeError("backward() needs a forward() first")
         self.grads = {}
         dparts = [dlogits]
         for layer in reversed(self.layers):
             if isinstance(layer, Conv):
-                dparts = self._conv_backward(layer, dparts)
+                dparts = self._conv_backward(layer, dparts, input_grad or layer.sees != "image")
             else:
                 dparts = self._fc_backward(layer, dparts)
-            self._check(dparts + self.grads[f"{layer.name}.weight"] + self.grads[f"{layer.name}.bias"],
+            self._check([d for d in dparts if d is not None] + self.grads[f"{layer.name}.weight"] + self.grads[f"{layer.name}.bias"],
                         f"the backward pass of {layer.name}")
         return dparts[0]
 
@@ -399,7 +401,7 @@ class AlexNet:
                 result.append(total)
         return result
 
-    def _conv_backward(self, layer, dparts):
+    def _conv_backward(self, layer, dparts, input_grad=True):
         dinputs, dws, dbs = [], [], []
         for k, device in enumerate(self.devices):
             conv_cache, relu_cache, lrn_cache, pool_cache = self.caches[layer.name][k]
@@ -410,13 +412,15 @@ class AlexNet:
                 if layer.lrn:
                     dy = self._lrn_backward(dy, lrn_cache)
                 dy = F.relu_backward(dy, relu_cache)
-                dx, dw, db = F.conv2d_backward(dy, conv_cache)
+                dx, dw, db = F.conv2d_backward(dy, conv_cache, input_grad)
             dinputs.append(dx)
             dws.append(dw)
             dbs.append(db)
         self.grads[f"{layer.name}.weight"], self.grads[f"{layer.name}.bias"] = dws, dbs
         if self.columns == 1 or layer.sees == "own":
             return dinputs
+        if not input_grad:
+            return [None]
         if layer.sees == "image":
             return [self._gather(dinputs, [dinputs[0].shape[1]], axis=1)[0]]
         half = dinputs[0].shape[1] // 2         # "both": each column read both halves

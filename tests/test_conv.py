@@ -346,3 +346,18 @@ def test_backward_unfolding_again_equals_keeping_cols(monkeypatch, layout):
     again = F.conv2d_backward(dy, cache)
     for a, r in zip(kept, again):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@given(case=conv_cases())
+def test_without_input_gradient_the_weight_gradients_are_unchanged(case, layout):
+    # input_grad=False (the first layer: nobody needs the image's gradient) skips dx only
+    x, w, b = make_inputs(case, np.float64)
+    with forced_layout(layout):
+        y, cache = F.conv2d_forward(x, w, b, **options(case))
+        dy = np.random.default_rng(3).standard_normal(y.shape)
+        dx, dw, db = F.conv2d_backward(dy, cache)
+        nothing, dw_only, db_only = F.conv2d_backward(dy, cache, input_grad=False)
+    assert nothing is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)

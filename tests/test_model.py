@@ -305,3 +305,20 @@ def test_backward_before_forward():
         model.backward(np.zeros((1, 10)))
     with pytest.raises(RuntimeError, match="backward"):
         model.grad_dict()
+
+
+@pytest.mark.parametrize("devices", [None, ("cpu:0", "cpu:1")], ids=["one column", "two columns"])
+def test_backward_without_input_gradient(devices):
+    # input_grad=False (what training uses) returns None and fills the same gradients
+    model = small(np.float64, seed=1, devices=devices)
+    x = images(model, 2)
+    labels = np.array([3, 7])
+    _, dlogits = F.softmax_cross_entropy(model.forward(x, train=False), labels)
+    dx = model.backward(dlogits)
+    full = model.grad_dict()
+    assert dx.shape == x.shape
+    assert model.backward(dlogits, input_grad=False) is None
+    without = model.grad_dict()
+    assert set(without) == set(full)
+    for name in full:
+        np.testing.assert_array_equal(without[name], full[name], err_msg=name)

@@ -146,8 +146,12 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     return y, cache
 
 
-def conv2d_backward(dy, cache):
-    """Gradients of conv2d: dy (N, F, OH, OW) -> ``(dx, dw, db)`` shaped like x, w, b."""
+def conv2d_backward(dy, cache, input_grad=True):
+    """Gradients of conv2d: dy (N, F, OH, OW) -> ``(dx, dw, db)`` shaped like x, w, b.
+
+    ``input_grad=False`` skips dx (returned as None): the first layer's input is the image,
+    whose gradient training never uses, and dx costs a third of the layer's arithmetic
+    (dcols = W_g.T @ dY_g) plus the folding back (col2im)."""
     x, w, stride, pad, groups, kept_cols = cache
     n, c, h, width = x.shape
     f, c_per_group, kh, kw = w.shape
@@ -165,7 +169,7 @@ def conv2d_backward(dy, cache):
     # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
     dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
-    dx = xp.empty((n, c, h, width), dtype=w.dtype)
+    dx = xp.empty((n, c, h, width), dtype=w.dtype) if input_grad else None
     kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
     # Cols unfolded again go into one CPU workspace, chunk after chunk (as in the forward pass)
     unfold_again = kept is None and not is_cuda(dy)
@@ -184,6 +188,8 @@ def conv2d_backward(dy, cache):
             else:
                 cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)  # again
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
+            if not input_grad:
+                continue
             chunk_shape = (m, c_per_group, h, width)
             if layout == "rows":
                 drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
