@@ -1,9 +1,15 @@
 """Whole-batch augmentation: ``Preprocess.train_batch`` / ``eval_batch`` equal the per-image
-reference float for float."""
+reference float for float, and the ``DataLoader`` picks that path by itself for in-memory
+data sets without changing a single number of its batches."""
+import threading
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from minitorch_alexnet.data import Preprocess, fit_pca_colour
+from minitorch_alexnet.data import (ArrayDataset, DataLoader, FolderDataset, Preprocess,
+                                    builtin, fit_pca_colour, resize_images)
+from minitorch_alexnet.data import loader as loader_module
 from minitorch_alexnet.data.transforms import pca_colour_shifts
 
 pytestmark = pytest.mark.data
@@ -110,3 +116,109 @@ def test_batch_errors_name_the_problem():
         prep.train_batch(np.zeros((2, 36, 36, 3), np.uint8), prep.draw(3, np.random.default_rng()))
     with pytest.raises(ValueError, match="stored size"):
         prep.eval_batch(np.zeros((36, 36, 3), np.uint8))
+
+
+# ---- the loader ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dataset():
+    images, labels = builtin.generate(150, seed=5, size=36)
+    return ArrayDataset(images, labels, builtin.CLASSES, "builtin 36")
+
+
+@pytest.fixture(scope="module")
+def prep(dataset):
+    return Preprocess.from_dataset(dataset, 32, 36, mean="image", pca=True)
+
+
+def collect(batches):
+    return [(x.copy(), y.copy()) for x, y in batches]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(xa, xb) and np.array_equal(ya, yb)
+                                    for (xa, ya), (xb, yb) in zip(a, b))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_loader_whole_batches_equal_image_by_image(dataset, prep, train):
+    fast = DataLoader(dataset, 32, seed=2, transform=prep, train=train)
+    slow = DataLoader(dataset, 32, seed=2, transform=prep, train=train, batch_path=False)
+    assert fast.batch_path and not slow.batch_path
+    for epoch, start in ((0, 0), (3, 2)):
+        expected = collect(slow.epoch(epoch, start_batch=start))
+        assert len(expected) == len(fast) - start
+        assert same(collect(fast.epoch(epoch, start_batch=start)), expected)
+    if train:   # different epochs draw differently
+        assert not np.array_equal(collect(fast.epoch(0))[0][0], collect(fast.epoch(1))[0][0])
+
+
+def test_image_by_image_path_is_reproducible_too(dataset, prep):
+    runs = [collect(DataLoader(dataset, 20, seed=3, transform=prep, batch_path=False,
+                               num_workers=w).epoch(1, start_batch=1)) for w in (0, 3)]
+    assert same(*runs) and len(runs[0]) == 7
+
+
+def test_loader_resizes_in_memory_images_once(monkeypatch):
+    images, labels = builtin.generate(70, seed=6, size=32)            # stored at 32, not 36
+    small = ArrayDataset(images, labels, builtin.CLASSES, "builtin 32")
+    prep = Preprocess.from_dataset(small, 32, 36, mean="image", pca=True)
+    calls = []
+
+    def counting_resize(array, size):
+        calls.append(len(array))
+        return resize_images(array, size)
+
+    monkeypatch.setattr(loader_module, "resize_images", counting_resize)
+    kept = DataLoader(small, 16, seed=0, transform=prep)
+    assert kept.batch_path
+    first = collect(kept.epoch(0)) + collect(kept.epoch(1))
+    assert calls == [70]                                   # the whole array, once
+    assert kept.stored_images().shape == (70, 36, 36, 3)
+    assert np.array_equal(kept.stored_images(), resize_images(images, 36))
+    # Over the memory budget: each batch is resized on its own, with the same result.
+    calls.clear()
+    tight = DataLoader(small, 16, seed=0, transform=prep, max_stored_bytes=1000)
+    assert tight.stored_images() is None
+    assert same(collect(tight.epoch(0)) + collect(tight.epoch(1)), first)
+    assert calls == [16, 16, 16, 16, 6] * 2
+
+
+def png_folder(tmp_path, n):
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(n):
+        paths.append(str(tmp_path / f"{k}.png"))
+        Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(paths[-1])
+    return FolderDataset(paths, [k % 2 for k in range(n)], ["even", "odd"], image_size=10)
+
+
+def test_when_the_loader_builds_image_by_image(tmp_path, dataset, prep):
+    folder = png_folder(tmp_path, 9)
+    assert not DataLoader(folder, 4, transform=Preprocess(8, 10)).batch_path
+    assert not DataLoader(dataset, 4, transform=lambda image, rng: image).batch_path
+    assert not DataLoader(dataset, 4, transform=prep, train=False, ten_crop=True).batch_path
+    with pytest.raises(ValueError, match="batch_path=True is not possible here: the data set is "
+                                         "not an in-memory ArrayDataset"):
+        DataLoader(folder, 4, transform=Preprocess(8, 10), batch_path=True)
+    with pytest.raises(ValueError, match="the transform is not a Preprocess"):
+        DataLoader(dataset, 4, batch_path=True)
+
+
+def test_folder_images_follow_the_same_rule(tmp_path):
+    folder = png_folder(tmp_path, 9)
+    prep = Preprocess(8, 10, mean=np.array([120.0, 110.0, 100.0]))
+    loader = DataLoader(folder, 4, seed=7, transform=prep)
+    x, _ = next(loader.epoch(2))
+    draws = loader.augmentation_draws(2)
+    for position, i in enumerate(loader.order(2)[:4]):
+        expected = prep.augment(folder.load(int(i))[0], *draws.row(int(i)))
+        assert np.array_equal(x[position], expected)
+
+
+def test_whole_batch_path_uses_one_thread(dataset, prep):
+    batches = DataLoader(dataset, 10, transform=prep, num_workers=4, prefetch=3).epoch(0)
+    next(batches)
+    workers = [t for t in threading.enumerate() if t.name.startswith("data")]
+    batches.close()
+    assert len(workers) == 1

@@ -7,6 +7,7 @@ from PIL import Image
 
 from minitorch_alexnet.data import (ArrayDataset, DataError, DataLoader, FolderDataset,
                                     Preprocess, builtin)
+from minitorch_alexnet.data.loader import AUGMENTATION_KEY
 
 pytestmark = pytest.mark.data
 
@@ -67,13 +68,19 @@ def test_resume_from_a_batch_equals_the_tail_of_the_epoch(small_set, prep):
 
 
 def test_augmentation_depends_on_sample_not_on_position(small_set, prep):
-    # The same sample in two different epochs sits at different positions; with the rng of
-    # (seed, epoch, index) we can recompute any sample's tensor alone.
+    # The same sample in two different epochs sits at different positions; with the epoch's
+    # draws (row i for sample i) we can recompute any sample's tensor alone.
     loader = DataLoader(small_set, 10, seed=1, transform=prep)
     x, y = next(loader.epoch(4))
     i = int(loader.order(4)[3])
-    expected = prep.train(small_set.images[i], np.random.default_rng([1, 4, i]))
+    draws = prep.draw(len(small_set), np.random.default_rng([1, 4, AUGMENTATION_KEY]))
+    expected = prep.augment(small_set.images[i], *draws.row(i))
     assert np.array_equal(x[3], expected)
+    # Another batch size puts sample i in another batch at another position: same tensor.
+    other = DataLoader(small_set, 7, seed=1, transform=prep, num_workers=0)
+    position = int(np.flatnonzero(other.order(4) == i)[0])
+    batches = collect(other.epoch(4))
+    assert np.array_equal(batches[position // 7][0][position % 7], expected)
 
 
 def test_eval_mode_and_ten_crop(small_set, prep):

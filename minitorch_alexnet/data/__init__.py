@@ -33,19 +33,26 @@ list of names), ``__len__`` and ``load(index) -> (image, label)``: image a uint8
   ``dataset_statistics(dataset, size, ...)``
 - ``Preprocess(crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1, flip=True,
   scale=True)`` and ``Preprocess.from_dataset(dataset, crop_size, ...)``, with
-  ``train(image, rng)``, ``eval(image)``, ``eval_ten_crop(image)``
+  ``train(image, rng)``, ``augment(image, top, left, mirror, pca_a=None)``, ``eval(image)``,
+  ``eval_ten_crop(image)``, and for whole batches ``draw(n, rng) -> AugmentationDraws``,
+  ``train_batch(images, draws)``, ``eval_batch(images)``;
+  ``pca_colour_shifts(eigvals, eigvecs, a) -> (n, C)``
 - ``DataLoader(dataset, batch_size, *, shuffle=None, seed=0, transform=None, train=True,
-  ten_crop=False, num_workers=2, drop_last=False, prefetch=2, max_bad_fraction=0.01)`` with
-  ``len(loader)``, ``loader.epoch(epoch, start_batch=0)``, ``loader.bad_images``
+  ten_crop=False, num_workers=2, drop_last=False, prefetch=2, max_bad_fraction=0.01,
+  batch_path=None, max_stored_bytes=2 GiB)`` with ``len(loader)``,
+  ``loader.epoch(epoch, start_batch=0)``, ``loader.augmentation_draws(epoch)``,
+  ``loader.bad_images``
 - errors: ``DataError`` (a ``ValueError``), ``BadImageError(path, reason)`` (a ``DataError``)
 
 **Sizes.** ``image_size`` is the side the images are stored at: the built-in set is drawn at
 that size (default 32); Fashion-MNIST (28) and CIFAR-10 (32) are resized to it if given;
 folder images are brought to it on load (shorter side, then centre crop; default 256 as in
 the paper). ``Preprocess`` then crops ``crop_size`` windows from ``stored_size`` images,
-resizing any image that is not already ``stored_size`` square. For in-memory data sets it is
-faster to ask ``build_datasets`` for ``image_size=default_stored_size(crop_size)`` up front, so
-that nothing is resized per sample.
+resizing any image that is not already ``stored_size`` square. For in-memory data sets the
+``DataLoader`` does that once for the whole array and keeps the result in memory (when it fits
+in ``max_stored_bytes``, 2 GiB by default), then crops and augments whole batches with
+``Preprocess.train_batch``; asking ``build_datasets`` for
+``image_size=default_stored_size(crop_size)`` up front (as the trainer does) saves even that.
 """
 from . import builtin, cifar, folder, idx
 from .arrays import ArrayDataset
@@ -53,10 +60,10 @@ from .errors import BadImageError, DataError
 from .folder import FolderDataset
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, decode_image
 from .loader import DataLoader
-from .transforms import (Preprocess, center_crop, compute_mean_image, dataset_statistics,
-                         default_stored_size, fit_pca_colour, hflip, pca_colour_shift,
-                         random_crop, random_hflip, resize_images, resize_shorter_side, ten_crop,
-                         to_stored_size)
+from .transforms import (AugmentationDraws, Preprocess, center_crop, compute_mean_image,
+                         dataset_statistics, default_stored_size, fit_pca_colour, hflip,
+                         pca_colour_shift, pca_colour_shifts, random_crop, random_hflip,
+                         resize_images, resize_shorter_side, ten_crop, to_stored_size)
 
 DATASETS = ("builtin", "fashion-mnist", "cifar10", "folder")
 
@@ -111,9 +118,9 @@ def build_datasets(name="builtin", data_dir=None, val_dir=None, *, seed=0, limit
 
 
 __all__ = [
-    "ArrayDataset", "BadImageError", "DATASETS", "DataError", "DataLoader", "FolderDataset",
+    "ArrayDataset", "AugmentationDraws", "BadImageError", "DATASETS", "DataError", "DataLoader", "FolderDataset",
     "IMAGE_EXTENSIONS", "MAX_PIXELS", "Preprocess", "build_datasets", "builtin", "center_crop",
     "cifar", "compute_mean_image", "dataset_statistics", "decode_image", "default_stored_size",
-    "fit_pca_colour", "folder", "hflip", "idx", "pca_colour_shift", "random_crop",
+    "fit_pca_colour", "folder", "hflip", "idx", "pca_colour_shift", "pca_colour_shifts", "random_crop",
     "random_hflip", "resize_images", "resize_shorter_side", "ten_crop", "to_stored_size",
 ]
