@@ -62,11 +62,13 @@ import numpy as np
 from . import functional as F
 from .model import (DROPOUT_P, LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, POOL_SIZE, POOL_STRIDE,
                     PRESETS, AlexNet, Conv)
+from .backend import keep_freed_memory
 from .optim import SGD
 
 GEMM_SHAPE = (4096, 4096, 1024)       # (M, K, N) of the reference product A (M, K) @ B (K, N)
 CONV_RATE_TARGET = 0.60               # conv2..conv5 forward+backward vs the matrix product
 UNFOLD_SHARE_TARGET = 0.25            # unfolding + folding back: share of each convolution's time
+MODEL_RATIO_TARGET = 1.3              # whole training steps: our images/s over PyTorch's
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 COPY_BYTES = 256 * 2**20              # the reference copy: 256 MiB of float32, far beyond any cache
 COPY_REPEAT = 5                       # copies timed at the start and again at the end (medians)
@@ -819,7 +821,7 @@ def train_step_benchmark(preset, batch, steps, devices, num_classes=1000, seed=0
     def step():
         logits = model.forward(x, train=True)
         loss, dlogits = F.softmax_cross_entropy(logits, labels)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)   # as training does: no d(image)
         optimizer.step()
         _synchronize(model.devices)
         return loss
@@ -938,7 +940,8 @@ def run_model(args):
         print(f"{'PyTorch, grouped convs':<26} {device:<18} {reference['step_ms']:>9.1f} "
               f"{reference['images_per_s']:>9.2f} {'-':>9} {'-':>13}")
         ratio = results[0][2]["images_per_s"] / reference["images_per_s"]
-        target = " (target >= 0.70: " + ("met" if ratio >= 0.7 else "NOT met") + ")" if device == "cpu" else ""
+        target = (f" (target >= {MODEL_RATIO_TARGET:.2f}: " + ("met" if ratio >= MODEL_RATIO_TARGET else "NOT met")
+                  + ")") if device == "cpu" else ""
         print(f"ours (one column) / PyTorch throughput: {ratio:.2f}{target}; {reference['version']}")
     return 0
 
@@ -965,6 +968,7 @@ def main(argv=None):
     model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     model.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
+    keep_freed_memory()          # as train does; PyTorch's own allocator caches freed blocks too
     if (getattr(args, "repeat", 1) < 1 or getattr(args, "rounds", 1) < 1 or getattr(args, "steps", 1) < 1
             or (args.batch is not None and args.batch < 1)):
         parser.error("--batch, --repeat, --rounds and --steps must be positive")
