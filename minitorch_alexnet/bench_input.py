@@ -37,6 +37,7 @@ from .model import PRESETS
 from .trainer import TrainConfig, Trainer
 
 TARGET_RATIO = 0.9
+HELP = "the input pipeline beside the bare training step: loader, steps, trainer loop"
 
 
 def add_arguments(parser):
@@ -151,6 +152,9 @@ def step_rates(trainer, steps, rounds):
 
 def run_input(args):
     """Print (a), (b), (c) and the ratio (c) / (b); returns 0."""
+    if min(args.batch, args.steps, args.rounds, args.loader_batches, args.workers + 1) < 1:
+        raise ValueError("--batch, --steps, --rounds and --loader-batches must be positive "
+                         "and --workers not negative")
     kept = keep_freed_memory()                # as the train command does (backend.py says why)
     trainer = build_trainer(args)
     loader = trainer.train_loader
@@ -176,11 +180,12 @@ def run_input(args):
 
 def main(argv=None):
     parser = add_arguments(argparse.ArgumentParser(
-        prog="python -m minitorch_alexnet.bench_input", description=__doc__.split("\n")[0]))
+        prog="python -m minitorch_alexnet.bench_input", description=HELP))
     args = parser.parse_args(argv)
-    if min(args.batch, args.steps, args.rounds, args.loader_batches) < 1:
-        parser.error("--batch, --steps, --rounds and --loader-batches must be positive")
-    return run_input(args)
+    try:
+        return run_input(args)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ def test_input_benchmark_prints_positive_figures(capsys):
     assert re.search(r"target >= 0\.9: (met|NOT met)\)", ratio_line)
 
 
-def test_input_benchmark_rejects_non_positive_sizes():
+def test_input_benchmark_rejects_non_positive_sizes(capsys):
     with pytest.raises(SystemExit):
         bench_input.main(["--steps", "0"])
+    assert "--steps, --rounds and --loader-batches must be positive" in capsys.readouterr().err
+    parser = bench_input.add_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--loader-batches", "0"])
+    with pytest.raises(ValueError, match="must be positive"):
+        bench_input.run_input(args)
