@@ -345,7 +345,7 @@ def compute_mean_image(dataset, size, *, max_images=None, seed=0, num_workers=2)
 # The whole chain
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)          # eq=False: no == between arrays
 class AugmentationDraws:
     """The random choices of ``Preprocess`` for n images, as arrays with one row per image.
 
@@ -522,10 +522,10 @@ class Preprocess:
         if draws.pca_a is not None:
             shifts = 255.0 * pca_colour_shifts(*self.pca, draws.pca_a)    # (B, C) float32
             out += shifts[:, :, None, None]                   # one colour per image and channel
-        # Mirroring reorders the columns of a crop, out[j, :, :, x] <- out[j, :, :, c - 1 - x].
-        # It moves numbers without changing them, so doing it after the mean and the colour
-        # (which ``augment`` does before) gives the same result. The right-hand side is a copy
-        # (boolean indexing copies), so reading and writing the same images is safe.
+        # Mirroring reorders the columns of a crop, out[j, :, :, x] <- out[j, :, :, c - 1 - x],
+        # after the mean (taken at the unmirrored window) and the colour, as in ``augment``.
+        # The right-hand side is a copy (boolean indexing copies), so reading and writing the
+        # same images is safe.
         out[draws.mirrors] = out[draws.mirrors, :, :, ::-1]
         if self.scale:
             out *= np.float32(1.0 / 255.0)
