@@ -3,6 +3,7 @@
     python -m minitorch_alexnet.bench layers [--preset paper|small] [--batch 32] [--repeat 3] [--rounds 3]
                                              [--no-torch] [--device cpu|cuda]
     python -m minitorch_alexnet.bench model  [--batch 32] [--steps 3] [--preset paper] [--device cpu|cuda]
+    python -m minitorch_alexnet.bench input  [--preset small] [--batch 64]   (see bench_input.py)
 
 ``layers`` times the forward and the backward pass of every layer of a preset's network at its
 real shape (conv2, conv4 and conv5 grouped, LRN within each column, as ``model.py`` runs them):
@@ -59,6 +60,7 @@ import time
 
 import numpy as np
 
+from . import bench_input
 from . import functional as F
 from .model import (DROPOUT_P, LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE, POOL_SIZE, POOL_STRIDE,
                     PRESETS, AlexNet, Conv)
@@ -967,11 +969,14 @@ def main(argv=None):
     model.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     model.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    bench_input.add_arguments(commands.add_parser("input", help=bench_input.HELP))
     args = parser.parse_args(argv)
     keep_freed_memory()          # as train does; PyTorch's own allocator caches freed blocks too
     if (getattr(args, "repeat", 1) < 1 or getattr(args, "rounds", 1) < 1 or getattr(args, "steps", 1) < 1
             or (args.batch is not None and args.batch < 1)):
         parser.error("--batch, --repeat, --rounds and --steps must be positive")
+    if args.command == "input":
+        return bench_input.run_input(args)
     return run_layers(args) if args.command == "layers" else run_model(args)
 
 

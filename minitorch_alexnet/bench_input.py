@@ -95,7 +95,7 @@ def time_bare_steps(trainer, x, labels, steps):
         with device_context(device):
             logits = model.forward(x, train=True)
             _, dlogits = F.softmax_cross_entropy(logits, labels)
-            model.backward(dlogits)
+            model.backward(dlogits, input_grad=False)
         optimizer.step()
         _synchronize(device)
 

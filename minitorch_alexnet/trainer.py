@@ -339,7 +339,7 @@ class Trainer:
             logits = self.model.forward(x_device, train=True)
             loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
             loss = float(loss)
-            self.model.backward(dlogits)
+            self.model.backward(dlogits, input_grad=False)   # no gradient for the images
         # One number that is nan or inf if any gradient entry is (cheap next to the step).
         grad_square = 0.0
         for _, _, _, g in self.model.parameters():
