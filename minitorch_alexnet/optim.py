@@ -12,10 +12,17 @@ rescale the velocity already built up. The paper decays every weight, biases inc
 
 Each parameter piece is updated where it lives: with two columns on two devices, column k's
 velocity and update stay on device k.
+
+On the CPU the update runs a block of entries at a time on every core (``functional/
+_parallel.py``), with one small scratch array per block instead of two temporaries the size
+of the weight: fc6's weight alone is 151 MB in the paper's network, and memory that large is
+mapped afresh, a page fault per page, every time it is allocated. Each entry goes through the
+same operations in the same order, so the result is the same, bit for bit.
 """
 import numpy as np
 
-from .backend import device_of, device_scope, get_array_module, to_device, to_numpy
+from .backend import device_of, device_scope, get_array_module, is_cuda, to_device, to_numpy
+from .functional._parallel import blocks_of_planes, run_blocks
 
 
 class SGD:
@@ -40,11 +47,33 @@ class SGD:
                 velocity = self.velocity.get(key)
                 if velocity is None:
                     velocity = self.velocity[key] = xp.zeros_like(param)
-                # v <- m v - wd lr w - lr g   (in place: no temporaries of param's size kept)
-                velocity *= self.momentum
-                velocity -= (self.weight_decay * self.lr) * param
-                velocity -= self.lr * grad
-                param += velocity
+                if is_cuda(param) or not (param.flags.c_contiguous and velocity.flags.c_contiguous):
+                    self._update(param, grad, velocity)
+                else:
+                    self._update_in_blocks(param, grad, velocity)
+
+    def _update(self, param, grad, velocity):
+        """v <- m v - wd lr w - lr g; w <- w + v, in place on param and velocity."""
+        velocity *= self.momentum
+        velocity -= (self.weight_decay * self.lr) * param
+        velocity -= self.lr * grad
+        param += velocity
+
+    def _update_in_blocks(self, param, grad, velocity):
+        """``_update`` on consecutive blocks of the flattened arrays (views: the writes land in
+        param and velocity), with a scratch array of one block for the two products."""
+        w, g, v = param.reshape(-1), grad.reshape(-1), velocity.reshape(-1)
+        decay, lr = self.weight_decay * self.lr, self.lr
+
+        def block(first, last):
+            scratch = np.empty(last - first, dtype=param.dtype)
+            v_block = v[first:last]
+            v_block *= self.momentum
+            v_block -= np.multiply(w[first:last], decay, out=scratch)     # - wd lr w
+            v_block -= np.multiply(g[first:last], lr, out=scratch)        # - lr g
+            w[first:last] += v_block
+
+        run_blocks(block, blocks_of_planes(w.size, w.itemsize))
 
     def state_dict(self):
         """Velocities as NumPy arrays named ``velocity/<param>``, laid out like the model's

@@ -6,9 +6,10 @@ from minitorch_alexnet.functional import _parallel
 
 
 @contextlib.contextmanager
-def one_item_per_block():
+def one_item_per_block(block_bytes=1):
+    """Blocks of ``block_bytes`` (one plane or element each by default)."""
     saved = _parallel.BLOCK_BYTES
-    _parallel.BLOCK_BYTES = 1
+    _parallel.BLOCK_BYTES = block_bytes
     try:
         yield
     finally:

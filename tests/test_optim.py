@@ -206,3 +206,25 @@ def test_load_state_dict_rejects_too_many_rows():
     state["velocity/conv2.weight"] = np.concatenate([velocity, velocity])
     with pytest.raises(ValueError, match=re.escape("velocity/conv2.weight")):
         optimizer.load_state_dict(state)
+
+
+def test_update_in_blocks_equals_the_whole_array_update_bit_for_bit():
+    # The CPU updates blocks of entries on a thread pool; every entry must see the same
+    # operations as in the plain whole-array formula (float32, where rounding would show).
+    from blocks import one_item_per_block
+    model = AlexNet(num_classes=10, preset="small", width=0.125, in_channels=1, input_size=28,
+                    dtype=np.float32, seed=3)
+    rng = np.random.default_rng(0)
+    pieces = [(param, rng.standard_normal(param.shape).astype(np.float32))
+              for _, _, param, _ in model.parameters()]
+    plain, blocked = SGD(model, lr=0.03), SGD(model, lr=0.03)
+    for param, grad in pieces:
+        start = param.copy()
+        velocity = rng.standard_normal(param.shape).astype(np.float32)
+        expected_w, expected_v = param.copy(), velocity.copy()
+        plain._update(expected_w, grad, expected_v)
+        with one_item_per_block(64):                   # 16 entries a block: many blocks
+            blocked._update_in_blocks(param, grad, velocity)
+        assert not np.array_equal(param, start)
+        np.testing.assert_array_equal(param, expected_w)
+        np.testing.assert_array_equal(velocity, expected_v)
