@@ -345,16 +345,13 @@ def our_layer_ops(kind, settings, inputs):
     forward call also returns the gradient."""
     x, w, b = inputs["x"], inputs.get("w"), inputs.get("b")
     if kind == "bias":
-        # y += b[f] at every image and pixel, in place on a copy of x, and db[f] = dy summed over
-        # images and pixels: a convolution's bias step as one separate pass over its whole output
-        # (our convolution adds b to each chunk's product while that is still in cache, so this
-        # row says what the step would cost on its own, not what it costs inside the layer)
-        y, b_column = x.copy(), b[:, None, None]
-
-        def add_bias():
-            np.add(y, b_column, out=y)
-            return y, None
-        return add_bias, (lambda dy, cache: dy.sum(axis=(0, 2, 3)))
+        # y += b[f] at every image and pixel, in place on a copy of x (conv.add_bias), and db[f] =
+        # dy summed over images and pixels (conv.bias_gradient, what conv2d_backward calls): the
+        # bias add as one separate pass over the whole output (our convolution adds b to each
+        # chunk's product while that is still in cache, so this row says what the step would
+        # cost on its own, not what it costs inside the layer)
+        y = x.copy()
+        return (lambda: (F.add_bias(y, b), None)), (lambda dy, cache: F.bias_gradient(dy))
     dropout_rng = np.random.default_rng(1)
     ops = {
         "conv": (lambda: F.conv2d_forward(x, w, b, settings["stride"], settings["pad"], settings["groups"]),

@@ -361,3 +361,22 @@ def test_without_input_gradient_the_weight_gradients_are_unchanged(case, layout)
     assert nothing is None and dx.shape == x.shape
     np.testing.assert_array_equal(dw_only, dw)
     np.testing.assert_array_equal(db_only, db)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_add_and_gradient_match_loops_in_blocks(dtype):
+    # add_bias and bias_gradient run a block of images per thread; one image per block here
+    from blocks import one_item_per_block
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((5, 3, 4, 2)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    expected_y, expected_db = y.copy(), np.zeros(3)
+    for n, f, i, j in np.ndindex(*y.shape):
+        expected_y[n, f, i, j] += b[f]
+        expected_db[f] += float(y[n, f, i, j])
+    with one_item_per_block():
+        db = F.bias_gradient(y)
+        returned = F.add_bias(y, b)
+    assert returned is y and db.dtype == dtype and db.shape == (3,)
+    np.testing.assert_allclose(y, expected_y, rtol=1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_allclose(db, expected_db, rtol=1e-5 if dtype == np.float32 else 1e-13)

@@ -14,7 +14,8 @@ keeps a 1-byte mask. Hand a cache only to the backward of the same device.
 | function                                   | returns              | file         |
 |--------------------------------------------|----------------------|--------------|
 | conv2d_forward(x, w, b, stride, pad, groups)| (y, cache)          | conv.py      |
-| conv2d_backward(dy, cache)                 | (dx, dw, db)         | conv.py      |
+| conv2d_backward(dy, cache, input_grad)     | (dx, dw, db)         | conv.py      |
+| add_bias(y, b) / bias_gradient(dy)         | y (in place) / db    | conv.py      |
 | linear_forward(x, w, b)                    | (y, cache)           | linear.py    |
 | linear_backward(dy, cache)                 | (dx, dw, db)         | linear.py    |
 | relu_forward / relu_backward               | (y, cache) / dx      | activation.py|
@@ -28,7 +29,7 @@ keeps a 1-byte mask. Hand a cache only to the backward of the same device.
 | softmax_cross_entropy(logits, labels)      | (loss, dlogits)      | loss.py      |
 """
 from .activation import relu_backward, relu_forward, tanh_backward, tanh_forward
-from .conv import conv2d_backward, conv2d_forward
+from .conv import add_bias, bias_gradient, conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
 from .im2col import col2im, im2col
 from .linear import linear_backward, linear_forward
@@ -38,7 +39,7 @@ from .pooling import max_pool2d_backward, max_pool2d_forward
 from ._checks import output_size
 
 __all__ = [
-    "conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward",
+    "conv2d_forward", "conv2d_backward", "add_bias", "bias_gradient", "linear_forward", "linear_backward",
     "relu_forward", "relu_backward", "tanh_forward", "tanh_backward",
     "lrn_forward", "lrn_backward", "max_pool2d_forward", "max_pool2d_backward",
     "dropout_forward", "dropout_backward", "softmax_cross_entropy", "softmax",

@@ -47,6 +47,7 @@ from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
+from ._parallel import blocks_of_planes, run_blocks
 
 CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
 KEEP_COLS_BYTES = 128 * 2**20  # keep a layer's cols for backward up to this size (else unfold again)
@@ -88,6 +89,37 @@ def unfold(x, kh, kw, stride, pad, layout, workspace=None):
     if layout == "rows":
         return im2row(x, kh, kw, stride, pad, out=out).T
     return im2col(x, kh, kw, stride, pad, out=out)
+
+
+def add_bias(y, b):
+    """y[n, f] += b[f] for every image n and pixel, in place on y (N, F, OH, OW). The
+    convolution itself adds b to each chunk's product while it is in cache; this is the same
+    step as one pass of its own, a block of images on each core."""
+    b_column = b.reshape(-1, 1, 1)
+
+    def block(first, last):
+        y[first:last] += b_column
+
+    run_blocks(block, blocks_of_planes(y.shape[0], y[0].nbytes))
+    return y
+
+
+def bias_gradient(dy):
+    """db[f] = sum over images n and pixels of dy[n, f] (CPU).
+
+    Each block of images sums its pixels (a contiguous run per (n, f), which NumPy adds
+    pairwise) and its images; the blocks' partial sums are then added in block order, so the
+    result does not depend on which thread finished first."""
+    n, f = dy.shape[:2]
+    per_image = dy.reshape(n, f, -1)
+    partial = {}                                   # first image of a block -> its (F,) sum
+
+    def block(first, last):
+        partial[first] = per_image[first:last].sum(axis=2).sum(axis=0)
+
+    run_blocks(block, blocks_of_planes(n, dy[0].nbytes))
+    firsts = sorted(partial)
+    return sum((partial[first] for first in firsts[1:]), partial[firsts[0]])
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
@@ -202,5 +234,5 @@ def conv2d_backward(dy, cache, input_grad=True):
         dw = dw.reshape(f, kh, kw, c_per_group).transpose(0, 3, 1, 2)    # (i, j, c) -> (c, i, j)
     dw = xp.ascontiguousarray(dw).reshape(w.shape)
     # db[f] = sum over images and pixels of dy[:, f]; on the GPU by the bias_grad kernel
-    db = cuda_ops().bias_grad(dy) if is_cuda(dy) else dy.sum(axis=(0, 2, 3))
+    db = cuda_ops().bias_grad(dy) if is_cuda(dy) else bias_gradient(dy)
     return dx, dw, db
