@@ -10,8 +10,8 @@ with mean image and colour PCA, its loaders, its model), then timed three ways:
 (a) the loader alone: batches/s and images/s of ``train_loader.epoch``, built whole (the path
     the trainer uses for in-memory data sets) and image by image, with nothing else running;
 (b) bare training steps: ``model.forward(train=True)``, softmax cross-entropy, ``backward``, one
-    SGD step, on one batch of real images already on the device (as ``bench.py``'s
-    ``train_step_benchmark`` does, with the trainer's model);
+    SGD step, on one batch of real images already on the device (as ``bench.our_train_step``
+    does, with the trainer's model);
 (c) the trainer's loop: the loader feeding ``Trainer.train_step`` (the host-to-device copy,
     the step, the check that the loss and the gradients are finite), as ``Trainer`` runs an
     epoch, minus the progress bar and the checkpoints.

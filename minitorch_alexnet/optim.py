@@ -14,7 +14,7 @@ Each parameter piece is updated where it lives: with two columns on two devices,
 velocity and update stay on device k.
 
 On the CPU the update runs a block of entries at a time on every core (``functional/
-_parallel.py``), with one small scratch array per block instead of two temporaries the size
+_parallel.py``), with a scratch array per block instead of two temporaries the size
 of the weight: fc6's weight alone is 151 MB in the paper's network, and memory that large is
 mapped afresh, a page fault per page, every time it is allocated. Each entry goes through the
 same operations in the same order, so the result is the same, bit for bit.
@@ -22,7 +22,7 @@ same operations in the same order, so the result is the same, bit for bit.
 import numpy as np
 
 from .backend import device_of, device_scope, get_array_module, is_cuda, to_device, to_numpy
-from .functional._parallel import blocks_of_planes, run_blocks
+from .functional._parallel import one_block_per_worker, run_blocks
 
 
 class SGD:
@@ -73,7 +73,7 @@ class SGD:
             v_block -= np.multiply(g[first:last], lr, out=scratch)        # - lr g
             w[first:last] += v_block
 
-        run_blocks(block, blocks_of_planes(w.size, w.itemsize))
+        run_blocks(block, one_block_per_worker(w.size))
 
     def state_dict(self):
         """Velocities as NumPy arrays named ``velocity/<param>``, laid out like the model's

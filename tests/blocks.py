@@ -8,9 +8,9 @@ from minitorch_alexnet.functional import _parallel
 @contextlib.contextmanager
 def one_item_per_block(block_bytes=1):
     """Blocks of ``block_bytes`` (one plane or element each by default)."""
-    saved = _parallel.BLOCK_BYTES
-    _parallel.BLOCK_BYTES = block_bytes
+    saved = _parallel.FORCED_BLOCK_BYTES
+    _parallel.FORCED_BLOCK_BYTES = block_bytes
     try:
         yield
     finally:
-        _parallel.BLOCK_BYTES = saved
+        _parallel.FORCED_BLOCK_BYTES = saved

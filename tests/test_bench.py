@@ -238,3 +238,20 @@ def test_layers_batch_defaults_to_the_presets(monkeypatch):
     with pytest.raises(Stop):
         bench.main(["layers", "--preset", "small", "--batch", "5", "--no-torch"])
     assert seen == [("paper", 32), ("small", 64), ("small", 5)]
+
+
+def test_model_steps_are_timed_in_turns():
+    # every round runs each network's steps in turn, so a change in the machine hits all alike
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("ours", "theirs")}
+    samples = bench.time_in_rounds(steps, per_round=2, rounds=3)
+    assert calls == ["ours"] * 2 + ["theirs"] * 2 + (["ours"] * 2 + ["theirs"] * 2) * 3
+    assert {name: len(times) for name, times in samples.items()} == {"ours": 6, "theirs": 6}
+
+
+def test_model_ratio_is_their_step_time_over_ours(capsys):
+    samples = {"ours, one column": [0.1, 0.1, 0.2, 0.2], "PyTorch, grouped convs": [0.3, 0.3, 0.2, 0.2]}
+    bench.print_model_ratio(samples, per_round=2, device="cpu", version="PyTorch x")
+    out = capsys.readouterr().out
+    # medians 0.15 and 0.25: 1.67 over all; rounds 3.00 and 1.00
+    assert "throughput: 1.67 (target >= 1.30: met); rounds 1.00-3.00" in out

@@ -47,6 +47,24 @@ def test_run_blocks_calls_every_block_and_reraises(monkeypatch):
         _parallel.run_blocks(fail, blocks)
 
 
+def test_forcing_small_blocks_splits_every_layer(monkeypatch):
+    # the tests' one_item_per_block must reach every call site, whatever block size it asks for
+    from blocks import one_item_per_block
+    calls = []
+    original = _parallel.run_blocks
+    monkeypatch.setattr(_parallel, "run_blocks", lambda f, blocks: (calls.append(len(blocks)), original(f, blocks)))
+    for module in ("activation", "pooling", "lrn", "conv"):
+        monkeypatch.setattr(f"minitorch_alexnet.functional.{module}.run_blocks", _parallel.run_blocks)
+    x = np.random.default_rng(0).standard_normal((3, 4, 5, 5))
+    with one_item_per_block():
+        for forward, backward in ((F.relu_forward, F.relu_backward), (F.max_pool2d_forward, F.max_pool2d_backward),
+                                  (F.lrn_forward, F.lrn_backward)):
+            y, cache = forward(x)
+            backward(np.ones_like(y), cache)
+        F.bias_gradient(x)
+    assert len(calls) == 6 and min(calls) >= 3, calls      # pooling's backward is one np.add.at
+
+
 def test_thread_count_follows_the_environment(monkeypatch):
     monkeypatch.setenv("MINITORCH_THREADS", "3")
     assert _parallel.worker_count() == 3

@@ -12,7 +12,8 @@ all cores at once, as the matrix products (BLAS) already do.
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-BLOCK_BYTES = 512 * 2**10      # input bytes per block: a few passes over it stay in cache
+BLOCK_BYTES = 1 * 2**20        # input bytes per block: a few passes over it stay in cache
+FORCED_BLOCK_BYTES = None      # tests set it to split even small arrays into many blocks
 _pool = None
 
 
@@ -27,9 +28,17 @@ def worker_count():
 def blocks_of_planes(count, plane_bytes, block_bytes=None):
     """Split ``count`` planes into consecutive ``(first, last)`` ranges of about
     ``block_bytes`` each, and at least one range per worker when there are enough planes."""
-    per_block = max(1, (block_bytes or BLOCK_BYTES) // max(1, plane_bytes))
+    block_bytes = FORCED_BLOCK_BYTES or block_bytes or BLOCK_BYTES
+    per_block = max(1, block_bytes // max(1, plane_bytes))
     per_block = min(per_block, max(1, -(-count // worker_count())))
     return [(first, min(first + per_block, count)) for first in range(0, count, per_block)]
+
+
+def one_block_per_worker(count):
+    """Split ``count`` items into one consecutive range per worker: for a layer that passes
+    over its data once (ReLU, a bias), where cache blocks gain nothing and each block costs a
+    hand-over to a thread."""
+    return blocks_of_planes(count, 1, block_bytes=count)
 
 
 def run_blocks(function, blocks):

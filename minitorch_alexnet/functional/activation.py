@@ -6,7 +6,7 @@ tanh:  y = tanh(x),    dy/dx = 1 - tanh(x)^2 = 1 - y^2   (so the cache keeps y)
 tanh saturates: for |x| > 3 its derivative is below 0.01 and gradients vanish; ReLU passes
 the gradient unchanged wherever the unit is active, which is why it trains several times faster.
 
-On the CPU ReLU runs a block of elements at a time on every core (``_parallel``): each block
+On the CPU ReLU splits the elements into one block per core (``_parallel``): each block
 is the same formula on a slice of the flattened array, so the result is the same.
 """
 import numpy as np
@@ -14,7 +14,7 @@ import numpy as np
 from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
-from ._parallel import blocks_of_planes, run_blocks
+from ._parallel import one_block_per_worker, run_blocks
 
 
 def _flat(a):
@@ -34,7 +34,7 @@ def relu_forward(x):
     def block(first, last):
         np.maximum(x_flat[first:last], 0, out=y_flat[first:last])     # max(0, x)
 
-    run_blocks(block, blocks_of_planes(x.size, x.itemsize))
+    run_blocks(block, one_block_per_worker(x.size))
     return y, y
 
 
@@ -52,7 +52,7 @@ def relu_backward(dy, cache):
         active = y_flat[first:last] > 0                                  # the mask x > 0
         np.multiply(dy_flat[first:last], active, out=dx_flat[first:last])
 
-    run_blocks(block, blocks_of_planes(y.size, y.itemsize))
+    run_blocks(block, one_block_per_worker(y.size))
     return dx
 
 

@@ -47,7 +47,7 @@ from ..backend import get_array_module, is_cuda
 from ._checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
-from ._parallel import blocks_of_planes, run_blocks
+from ._parallel import one_block_per_worker, run_blocks
 
 CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
 KEEP_COLS_BYTES = 128 * 2**20  # keep a layer's cols for backward up to this size (else unfold again)
@@ -100,14 +100,14 @@ def add_bias(y, b):
     def block(first, last):
         y[first:last] += b_column
 
-    run_blocks(block, blocks_of_planes(y.shape[0], y[0].nbytes))
+    run_blocks(block, one_block_per_worker(y.shape[0]))
     return y
 
 
 def bias_gradient(dy):
     """db[f] = sum over images n and pixels of dy[n, f] (CPU).
 
-    Each block of images sums its pixels (a contiguous run per (n, f), which NumPy adds
+    The images are split between the cores; each block sums its pixels (a contiguous run per (n, f), which NumPy adds
     pairwise) and its images; the blocks' partial sums are then added in block order, so the
     result does not depend on which thread finished first."""
     n, f = dy.shape[:2]
@@ -117,7 +117,7 @@ def bias_gradient(dy):
     def block(first, last):
         partial[first] = per_image[first:last].sum(axis=2).sum(axis=0)
 
-    run_blocks(block, blocks_of_planes(n, dy[0].nbytes))
+    run_blocks(block, one_block_per_worker(n))
     firsts = sorted(partial)
     return sum((partial[first] for first in firsts[1:]), partial[firsts[0]])
 

@@ -49,6 +49,8 @@ from ._checks import check_float_array, check_upstream, output_size
 from ._dispatch import cuda_ops
 from ._parallel import blocks_of_planes, run_blocks
 
+BLOCK_BYTES = 2 * 2**20         # input bytes per block (measured: 2 MiB beat 0.5 and 64 MiB)
+
 
 class PoolCache(NamedTuple):
     """What the CPU's backward pass needs: x's shape and dtype, the layer's settings, and
@@ -82,7 +84,7 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
         _pool_planes(planes[first:last], size, stride, y[first:last], argmax[first:last])
         argmax[first:last] += first * planes.shape[1] * planes.shape[2]   # the planes before
 
-    run_blocks(pool_block, blocks_of_planes(n * c, planes[0].nbytes))
+    run_blocks(pool_block, blocks_of_planes(n * c, planes[0].nbytes, BLOCK_BYTES))
     cache = PoolCache(x.shape, argmax.reshape(n, c, out_h, out_w), size, stride, pad, x.dtype)
     return y.reshape(n, c, out_h, out_w), cache
 
