@@ -21,9 +21,9 @@ and assume row-major layout. Nothing here writes into an input array.
 """
 import numpy as np
 
-# The one helper for conv/pool output sizes, (size + 2*pad - window)//stride + 1, shared with
-# the CPU path (it also rejects a window that does not fit).
-from ..functional._checks import check_upstream, output_size
+# The one helper for conv/pool output sizes, (size + 2*pad - window)//stride + 1, and the
+# check of a backward pass's dy: the same module as the CPU path's (``functional``) checks.
+from ..checks import check_upstream, output_size
 
 BLOCK_SIZE = 256                 # threads per block of every one-dimensional launch
 GEMM_TILE = 64                   # rows/columns of C per block of the tiled GEMM (gemm.cu)

@@ -36,7 +36,7 @@ from .linear import linear_backward, linear_forward
 from .loss import softmax, softmax_cross_entropy
 from .lrn import lrn_backward, lrn_forward
 from .pooling import max_pool2d_backward, max_pool2d_forward
-from ._checks import output_size
+from ..checks import output_size
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "add_bias", "bias_gradient", "linear_forward", "linear_backward",

@@ -12,7 +12,7 @@ is the same formula on a slice of the flattened array, so the result is the same
 import numpy as np
 
 from ..backend import get_array_module, is_cuda
-from ._checks import check_float_array, check_upstream
+from ..checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
 from ._parallel import one_block_per_worker, run_blocks
 

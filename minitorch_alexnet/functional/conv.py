@@ -44,7 +44,7 @@ view) goes into the same products; in backward, dcols is computed as its transpo
 dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
 """
 from ..backend import get_array_module, is_cuda
-from ._checks import check_float_array, check_same_device, check_shape, output_size
+from ..checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
 from ._parallel import one_block_per_worker, run_blocks

@@ -15,7 +15,7 @@ every device.
 import numpy as np
 
 from ..backend import is_cuda
-from ._checks import check_float_array, check_upstream
+from ..checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
 
 

@@ -50,7 +50,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..backend import is_cuda
-from ._checks import output_size
+from ..checks import output_size
 from ._dispatch import cuda_ops
 
 

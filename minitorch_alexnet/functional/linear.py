@@ -7,7 +7,7 @@ order, as ``torch.flatten(x, 1)`` does). Backward, with x2 the (N, in) view of x
     dw  = dy.T @ x2       (out, in)
     db  = sum_n dy[n]     (out,)
 """
-from ._checks import check_float_array, check_same_device, check_shape
+from ..checks import check_float_array, check_same_device, check_shape
 from ._dispatch import matmul
 
 

@@ -12,7 +12,7 @@ logits of magnitude 1e4 neither overflow nor turn the loss into nan.
 import numpy as np
 
 from ..backend import get_array_module, is_cuda
-from ._checks import check_float_array, check_same_device
+from ..checks import check_float_array, check_same_device
 from ._dispatch import cuda_ops
 
 

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_array_module, is_cuda
-from ._checks import check_float_array, check_same_device, check_shape
+from ..checks import check_float_array, check_same_device, check_shape
 from ._dispatch import cuda_ops
 from ._parallel import blocks_of_planes, run_blocks
 

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import is_cuda
-from ._checks import check_float_array, check_upstream, output_size
+from ..checks import check_float_array, check_upstream, output_size
 from ._dispatch import cuda_ops
 from ._parallel import blocks_of_planes, run_blocks
 
