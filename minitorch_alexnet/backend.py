@@ -70,6 +70,20 @@ def parse_device(device):
     return (kind, int(index) if index else 0)
 
 
+def check_device(device):
+    """Raise a ValueError with a clear message, before any work, if ``device`` is not a name
+    ``parse_device`` accepts, or names a GPU that cannot be used (no CuPy, no CUDA GPU, or
+    an index past the machine's last GPU). Returns nothing when the device is usable."""
+    kind, index = parse_device(device)
+    if kind == "cuda":
+        if not cuda_available():
+            raise ValueError(f"device {device} asked for, but CuPy with a CUDA GPU is not available; "
+                             f"use --device cpu or install CuPy (pip install .[cuda12] or .[cuda13])")
+        count = cupy_module().cuda.runtime.getDeviceCount()
+        if index >= count:
+            raise ValueError(f"device {device} asked for, but this machine has {count} GPU(s)")
+
+
 def to_device(array, device):
     """Copy ``array`` to ``device`` (a name accepted by ``parse_device``); no copy if it is
     already there."""

@@ -12,23 +12,11 @@ import argparse
 import os
 import sys
 
-from .backend import cuda_available, cupy_module, keep_freed_memory, parse_device
+from .backend import check_device, keep_freed_memory
 from . import checkpoint as ckpt
 from .data import DATASETS, DataError, DataLoader, build_datasets
 from .model import AlexNet
 from .trainer import evaluate, preprocess_from_checkpoint
-
-
-def check_device(device):
-    """A clear error, before any work, when a GPU is asked for but cannot be used."""
-    kind, index = parse_device(device)
-    if kind == "cuda":
-        if not cuda_available():
-            raise ValueError(f"device {device} asked for, but CuPy with a CUDA GPU is not available; "
-                             f"use --device cpu or install CuPy (pip install .[cuda12] or .[cuda13])")
-        count = cupy_module().cuda.runtime.getDeviceCount()
-        if index >= count:
-            raise ValueError(f"device {device} asked for, but this machine has {count} GPU(s)")
 
 
 def load_model(arrays, meta, device="cpu"):

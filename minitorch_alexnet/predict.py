@@ -14,10 +14,9 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import functional as F
-from .backend import to_device, to_numpy
+from .backend import check_device, device_context, to_device, to_numpy
 from .data import BadImageError, decode_image
-from .backend import device_context
-from .evaluate import check_device, load_model
+from .evaluate import load_model
 
 
 def main(argv=None):

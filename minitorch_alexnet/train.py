@@ -17,8 +17,7 @@ import os
 import sys
 
 from . import checkpoint as ckpt
-from .backend import keep_freed_memory
-from .evaluate import check_device
+from .backend import check_device, keep_freed_memory
 from .data import DATASETS, DataError
 from .schedule import SCHEDULES
 from .trainer import TrainConfig, Trainer, TrainingStopped, default_run_dir
