@@ -14,9 +14,10 @@ import sys
 
 from .backend import check_device, keep_freed_memory
 from . import checkpoint as ckpt
-from .data import DATASETS, DataError, DataLoader, build_datasets
+from .data import DATASETS, DataError, build_datasets
+from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
-from .trainer import evaluate, preprocess_from_checkpoint
+from .trainer import preprocess_from_checkpoint
 
 
 def load_model(arrays, meta, device="cpu"):
@@ -59,9 +60,8 @@ def main(argv=None):
         if list(val_set.classes) != list(meta["classes"]):
             raise ValueError(f"the data set's classes {list(val_set.classes)[:5]}... differ from the "
                              f"checkpoint's {meta['classes'][:5]}...")
-        batch = max(1, args.batch_size // (10 if args.ten_crop else 1))
-        loader = DataLoader(val_set, batch, transform=preprocess, train=False,
-                            ten_crop=args.ten_crop, num_workers=args.workers)
+        loader = evaluation_loader(val_set, preprocess, args.batch_size, ten_crop=args.ten_crop,
+                                   workers=args.workers)
         result = evaluate(model, loader, args.device, ten_crop=args.ten_crop, confusion=True)
     except (DataError, ckpt.CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -25,12 +25,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
-
 from . import checkpoint as ckpt
 from . import functional as F
 from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
 from .data import DataLoader, Preprocess, build_datasets, default_stored_size
+from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
 from .optim import SGD
 from .schedule import Schedule
@@ -106,54 +105,6 @@ def default_run_dir(config):
     return os.path.join("runs", f"{config.dataset}-{config.preset}-{stamp}")
 
 
-def top_k_errors(logits, labels, ks=(1, 5)):
-    """Number of samples whose label is not among the k highest logits, for each k."""
-    logits, labels = to_numpy(logits), to_numpy(labels)
-    order = np.argsort(-logits, axis=1)
-    errors = []
-    for k in ks:
-        hit = (order[:, :min(k, logits.shape[1])] == labels[:, None]).any(axis=1)
-        errors.append(int((~hit).sum()))
-    return errors
-
-
-def evaluate(model, loader, device, ten_crop=False, confusion=False):
-    """Mean loss, top-1 and top-5 error over a loader (centre crops, or the 10-view average of
-    softmax outputs when ``ten_crop``). Returns a dict."""
-    total_loss, top1, top5, count = 0.0, 0, 0, 0
-    matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
-    with device_context(device):
-        for x, labels in loader.epoch(0):
-            wrong1, wrong5, loss, scores = _evaluate_batch(model, x, labels, device, ten_crop)
-            total_loss += loss * len(labels)
-            top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
-            if confusion:
-                np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
-    if count == 0:
-        raise ValueError("the evaluation set is empty")
-    result = {"loss": total_loss / count, "top1_error": top1 / count, "top5_error": top5 / count,
-              "count": count}
-    if confusion:
-        result["confusion"] = matrix
-    return result
-
-
-def _evaluate_batch(model, x, labels, device, ten_crop):
-    """(top-1 misses, top-5 misses, mean loss, scores (B, classes) on the host) of one batch."""
-    if ten_crop:                                   # x (B, 10, C, H, W): average the views
-        b, views = x.shape[:2]
-        logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
-        probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)
-        loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
-        scores = np.log(probabilities + 1e-12)
-    else:
-        logits = model.forward(to_device(x, device), train=False)
-        loss = float(F.softmax_cross_entropy(logits, to_device(labels, device))[0])
-        scores = to_numpy(logits)
-    wrong1, wrong5 = top_k_errors(scores, labels)
-    return wrong1, wrong5, loss, scores
-
-
 def image_channels(dataset):
     """1 for grayscale data sets, 3 for colour ones, without decoding an image (the first one
     may be unreadable)."""
@@ -224,9 +175,9 @@ class Trainer:
         self.train_loader = DataLoader(self.train_set, c.batch_size, seed=c.seed,
                                        transform=self.preprocess, train=True,
                                        num_workers=c.workers, max_bad_fraction=c.max_bad_fraction)
-        self.val_loader = DataLoader(self.val_set, max(c.batch_size, 100), seed=c.seed,
-                                     transform=self.preprocess, train=False,
-                                     num_workers=c.workers, max_bad_fraction=c.max_bad_fraction)
+        self.val_loader = evaluation_loader(self.val_set, self.preprocess, max(c.batch_size, 100),
+                                            workers=c.workers, seed=c.seed,
+                                            max_bad_fraction=c.max_bad_fraction)
 
     def _build_model(self):
         c = self.config
@@ -460,9 +411,8 @@ class Trainer:
         lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
                  f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
         if self.config.ten_crop:
-            ten = DataLoader(self.val_set, max(1, self.config.batch_size // 10), seed=self.config.seed,
-                             transform=self.preprocess, train=False, ten_crop=True,
-                             num_workers=self.config.workers)
+            ten = evaluation_loader(self.val_set, self.preprocess, self.config.batch_size,
+                                    ten_crop=True, workers=self.config.workers, seed=self.config.seed)
             r10 = evaluate(self.model, ten, self.device, ten_crop=True)
             lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
                          f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
