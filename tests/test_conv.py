@@ -342,7 +342,7 @@ def test_backward_unfolding_again_equals_keeping_cols(monkeypatch, layout):
     kept = F.conv2d_backward(dy, F.conv2d_forward(x, w, b, 1, 1, 2)[1])
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
     y, cache = F.conv2d_forward(x, w, b, 1, 1, 2)
-    assert cache[-1] is None                       # nothing kept: backward unfolds again
+    assert cache.cols is None                      # nothing kept: backward unfolds again
     again = F.conv2d_backward(dy, cache)
     for a, r in zip(kept, again):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)

@@ -118,7 +118,7 @@ def test_max_pool(emu, case, dtype):
     y, cache = emu.max_pool2d_forward(x, size, stride, pad)
     y_ref, argmax_ref = ref.max_pool(x, size, stride, pad)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(cache[0], argmax_ref)
+    np.testing.assert_array_equal(cache.argmax, argmax_ref)
     dy = random(y.shape, dtype, seed=5)
     dx = emu.max_pool2d_backward(dy, cache)
     ref.assert_close(dx, ref.max_pool_backward(dy, argmax_ref, shape), dtype)
@@ -130,7 +130,7 @@ def test_max_pool_ties_go_to_the_first_maximum(emu, dtype):
     x = np.ones((1, 1, 5, 5), dtype=dtype)
     y, cache = emu.max_pool2d_forward(x, 3, 2, 1)
     _, argmax_ref = ref.max_pool(x, 3, 2, 1)
-    np.testing.assert_array_equal(cache[0], argmax_ref)
+    np.testing.assert_array_equal(cache.argmax, argmax_ref)
     dx = emu.max_pool2d_backward(np.ones_like(y), cache)
     np.testing.assert_array_equal(dx, ref.max_pool_backward(np.ones_like(y), argmax_ref, x.shape))
 
@@ -310,3 +310,15 @@ def test_grid_covers_every_element():
     for total in (1, 255, 256, 257, 10_000):
         (blocks, _, _), (threads, _, _) = host.grid_1d(total)
         assert blocks * threads >= total > (blocks - 1) * threads
+
+
+def test_caches_are_the_same_classes_as_the_cpu_path(emu):
+    """Each layer's cache is one named tuple (minitorch_alexnet/caches.py) on both paths."""
+    x = random((2, 6, 7, 7), np.float64)
+    for make in (lambda ops: ops.max_pool2d_forward(x, 3, 2, 0),
+                 lambda ops: ops.lrn_forward(x, 5, 1e-4, 0.75, 2.0),
+                 lambda ops: ops.dropout_forward(x, 0.5, True, 3),
+                 lambda ops: ops.dropout_forward(x, 0.5, False, 3)):
+        (_, kernel_cache), (_, cpu_cache) = make(emu), make(F)
+        assert type(kernel_cache) is type(cpu_cache)
+        assert kernel_cache._fields == cpu_cache._fields

@@ -12,6 +12,10 @@ places our kernels run:
 
 So the emulation runs exactly the grid, block and arguments that the GPU runs.
 
+The forward passes return the same named caches as the CPU path (``minitorch_alexnet.caches``:
+``PoolCache``, ``LRNCache``, ``DropoutCache``); where a field holds another form on the GPU
+(max-pool's argmax, LRN's y), the class's docstring says so.
+
 ``launch(name, grid, block, args)`` follows CuPy's ``RawKernel.__call__``: ``grid`` and
 ``block`` are 3-tuples, ``args`` a tuple of arrays (passed as pointers to their data) and NumPy
 scalars (``numpy.int32`` for ``int``, the array's float type for ``float``/``double``).
@@ -21,6 +25,7 @@ and assume row-major layout. Nothing here writes into an input array.
 """
 import numpy as np
 
+from ..caches import DropoutCache, LRNCache, PoolCache
 # The one helper for conv/pool output sizes, (size + 2*pad - window)//stride + 1, and the
 # check of a backward pass's dy: the same module as the CPU path's (``functional``) checks.
 from ..checks import check_upstream, output_size
@@ -132,12 +137,12 @@ def dropout_mask(shape, p, rng):
 def dropout_forward(xp, launch, x, p, training, rng):
     """Inverted dropout: y = x * keep / (1 - p) in training, y = x otherwise.
 
-    Cache: ``(keep, scale, active)`` with ``keep`` the uint8 mask on the device. As on the CPU
+    Cache: a ``DropoutCache`` whose mask is ``keep`` as uint8 on the device. As on the CPU
     path, ``training=False`` or ``p == 0`` returns a copy of x and draws no random numbers
-    (so a shared Generator advances identically on both devices).
+    (so a shared Generator advances identically on both devices), with mask None.
     """
     if not training or p == 0:
-        return x.copy(), (None, 1.0, False)
+        return x.copy(), DropoutCache(mask=None, scale=1.0)
     keep_host = dropout_mask(x.shape, p, rng)
     x = xp.ascontiguousarray(x)
     keep = xp.asarray(keep_host.astype(np.uint8))       # upload the mask (1 byte per element)
@@ -147,21 +152,21 @@ def dropout_forward(xp, launch, x, p, training, rng):
     grid, block = grid_1d(x.size)
     launch(kernel_name("dropout_apply", x.dtype), grid, block,
            (x, keep, y, x.dtype.type(scale), i32(x.size)))
-    return y, (keep, scale, True)
+    return y, DropoutCache(mask=keep, scale=scale)
 
 
 def dropout_backward(xp, launch, dy, cache):
     """dx = dy * keep / (1 - p), the same mask and scale as the forward pass (a copy of dy when
     the forward pass was the identity)."""
-    keep, scale, active = cache
-    if not active:
+    keep = cache.mask                                    # uint8, 1 where the unit was kept
+    if keep is None:
         return dy.copy()
     check_upstream(dy, keep.shape, like=keep)
     dy = xp.ascontiguousarray(dy)
     dx = xp.empty_like(dy)
     grid, block = grid_1d(dy.size)
     launch(kernel_name("dropout_apply", dy.dtype), grid, block,
-           (dy, keep, dx, dy.dtype.type(scale), i32(dy.size)))
+           (dy, keep, dx, dy.dtype.type(cache.scale), i32(dy.size)))
     return dx
 
 
@@ -206,23 +211,23 @@ def bias_grad(xp, launch, dy):
 # ---- LRN (kernels/lrn.cu) ---------------------------------------------------------------------
 
 def lrn_forward(xp, launch, x, size, alpha, beta, k):
-    """b = a * (k + alpha * window sum of a^2)^(-beta); cache (x, y, scale, size, alpha, beta)."""
+    """b = a * s^(-beta), s = k + alpha * window sum of a^2; an ``LRNCache`` with x, s and y."""
     x = xp.ascontiguousarray(x)
     N, C, H, W = x.shape
     y = xp.empty_like(x)
-    scale = xp.empty_like(x)
+    s = xp.empty_like(x)                                 # the kernel's "scale" argument
     _check_int32(x.size)
     grid, block = grid_1d(x.size)
     real = x.dtype.type
     launch(kernel_name("lrn_forward", x.dtype), grid, block,
-           (x, y, scale, i32(N), i32(C), i32(H), i32(W), i32(size), real(alpha), real(beta),
+           (x, y, s, i32(N), i32(C), i32(H), i32(W), i32(size), real(alpha), real(beta),
             real(k)))
-    return y, (x, y, scale, size, alpha, beta)
+    return y, LRNCache(x=x, s=s, s_pow=None, y=y, size=size, alpha=alpha, beta=beta)
 
 
 def lrn_backward(xp, launch, dy, cache):
     """dx from the formula in lrn.cu, one thread per input element."""
-    x, y, scale, size, alpha, beta = cache
+    x = cache.x
     check_upstream(dy, x.shape, x.dtype, like=x)
     dy = xp.ascontiguousarray(dy)
     N, C, H, W = x.shape
@@ -230,15 +235,16 @@ def lrn_backward(xp, launch, dy, cache):
     grid, block = grid_1d(x.size)
     real = x.dtype.type
     launch(kernel_name("lrn_backward", x.dtype), grid, block,
-           (dy, x, y, scale, dx, i32(N), i32(C), i32(H), i32(W), i32(size), real(alpha),
-            real(beta)))
+           (dy, x, cache.y, cache.s, dx, i32(N), i32(C), i32(H), i32(W), i32(cache.size),
+            real(cache.alpha), real(cache.beta)))
     return dx
 
 
 # ---- max pooling (kernels/pool.cu) ------------------------------------------------------------
 
 def max_pool2d_forward(xp, launch, x, size, stride, pad):
-    """y (N, C, OH, OW) and the argmax of every window; cache (argmax, x_shape, size, stride, pad)."""
+    """y (N, C, OH, OW) and a ``PoolCache`` whose argmax is the pixel h*W + w of each window's
+    maximum inside its plane (-1 for a window of padding only)."""
     x = xp.ascontiguousarray(x)
     N, C, H, W = x.shape
     OH, OW = output_size(H, size, stride, pad), output_size(W, size, stride, pad)
@@ -249,21 +255,22 @@ def max_pool2d_forward(xp, launch, x, size, stride, pad):
     launch(kernel_name("max_pool_forward", x.dtype), grid, block,
            (x, y, argmax, i32(N), i32(C), i32(H), i32(W), i32(size), i32(stride), i32(pad),
             i32(OH), i32(OW)))
-    return y, (argmax, tuple(x.shape), size, stride, pad, x.dtype)
+    return y, PoolCache(x_shape=tuple(x.shape), argmax=argmax, size=size, stride=stride, pad=pad,
+                        dtype=x.dtype)
 
 
 def max_pool2d_backward(xp, launch, dy, cache):
     """dx (N, C, H, W): each input pixel gathers the dy of the windows it won."""
-    argmax, x_shape, size, stride, pad, dtype = cache
-    check_upstream(dy, argmax.shape, dtype, like=argmax)
-    N, C, H, W = x_shape
+    argmax = cache.argmax
+    check_upstream(dy, argmax.shape, cache.dtype, like=argmax)
+    N, C, H, W = cache.x_shape
     dy = xp.ascontiguousarray(dy)
     OH, OW = argmax.shape[2], argmax.shape[3]
-    dx = xp.empty(x_shape, dtype=dy.dtype)
+    dx = xp.empty(cache.x_shape, dtype=dy.dtype)
     grid, block = grid_1d(dx.size)
     launch(kernel_name("max_pool_backward", dy.dtype), grid, block,
-           (dy, argmax, dx, i32(N), i32(C), i32(H), i32(W), i32(size), i32(stride), i32(pad),
-            i32(OH), i32(OW)))
+           (dy, argmax, dx, i32(N), i32(C), i32(H), i32(W), i32(cache.size), i32(cache.stride),
+            i32(cache.pad), i32(OH), i32(OW)))
     return dx
 
 

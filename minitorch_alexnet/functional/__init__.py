@@ -5,11 +5,15 @@ Arrays are NCHW; weights use PyTorch's layouts. Every function keeps the input d
 or float64), never writes into its arguments, raises a ``ValueError`` naming the argument for a
 wrong shape or dtype, and runs our CUDA kernels when given CuPy arrays.
 
-A cache is what the backward pass needs and nothing more, so the CPU and the GPU path store
-different things: max-pool's argmax is the flat index of the maximum in the padded input on the
-CPU (one scatter-add in backward) and the pixel h*W + w of the plane on the GPU (a gather kernel
-needs that), LRN's CPU cache keeps s and s^(-beta) and its GPU cache y, dropout's GPU cache
-keeps a 1-byte mask. Hand a cache only to the backward of the same device.
+A cache is what the backward pass needs and nothing more: a named tuple per layer
+(``minitorch_alexnet/caches.py``: ConvCache, LinearCache, LRNCache, PoolCache, DropoutCache;
+ReLU's and tanh's cache is y itself), the same class with the same fields on the CPU and the
+GPU. A few fields hold another form on each device, as each class's docstring says: max-pool's
+``argmax`` is the flat index of the maximum in the padded input on the CPU (one scatter-add in
+backward) and the pixel h*W + w of its plane on the GPU (a gather kernel needs that); LRN's
+CPU cache fills ``s_pow`` = s^(-beta) and its GPU cache ``y``; dropout's ``mask`` is
+keep/(1-p) in x's dtype on the CPU and a 1-byte keep on the GPU. Hand a cache only to the
+backward of the same device.
 
 | function                                   | returns              | file         |
 |--------------------------------------------|----------------------|--------------|

@@ -44,6 +44,7 @@ view) goes into the same products; in backward, dcols is computed as its transpo
 dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
 """
 from ..backend import get_array_module, is_cuda
+from ..caches import ConvCache
 from ..checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
@@ -174,7 +175,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
                 kept_cols.append(cols)
     if on_gpu:
         y = cuda_ops().bias_add(y, b)                  # kernels/elementwise.cu: y[n, f] += b[f]
-    cache = (x, w, stride, pad, groups, kept_cols or None)
+    cache = ConvCache(x=x, w=w, stride=stride, pad=pad, groups=groups, cols=kept_cols or None)
     return y, cache
 
 
@@ -184,7 +185,8 @@ def conv2d_backward(dy, cache, input_grad=True):
     ``input_grad=False`` skips dx (returned as None): the first layer's input is the image,
     whose gradient training never uses, and dx costs a third of the layer's arithmetic
     (dcols = W_g.T @ dY_g) plus the folding back (col2im)."""
-    x, w, stride, pad, groups, kept_cols = cache
+    x, w, kept_cols = cache.x, cache.w, cache.cols
+    stride, pad, groups = cache.stride, cache.pad, cache.groups
     n, c, h, width = x.shape
     f, c_per_group, kh, kw = w.shape
     check_float_array("dy", dy, ndim=4, dtype=w.dtype)

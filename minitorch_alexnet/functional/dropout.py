@@ -15,6 +15,7 @@ every device.
 import numpy as np
 
 from ..backend import is_cuda
+from ..caches import DropoutCache
 from ..checks import check_float_array, check_upstream
 from ._dispatch import cuda_ops
 
@@ -30,19 +31,20 @@ def make_rng(rng):
 
 def dropout_forward(x, p=0.5, training=True, rng=None):
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not
-    training). Returns ``(y, cache)``; the cache holds the scaled mask (or None)."""
+    training). Returns ``(y, cache)``, a ``DropoutCache`` whose mask is keep/(1-p) in x's
+    dtype (None for the identity)."""
     check_float_array("x", x)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p (the probability of zeroing) must be in [0, 1], got {p}")
     if is_cuda(x):
         return cuda_ops().dropout_forward(x, p, training, rng)
     if not training or p == 0.0:
-        return x.copy(), None
+        return x.copy(), DropoutCache(mask=None, scale=1.0)
     keep = make_rng(rng).random(x.shape) >= p
     # p == 1 zeroes everything; 1/(1-p) would be infinite, and 0 * inf is nan.
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     scaled_mask = keep.astype(x.dtype) * x.dtype.type(scale)
-    return x * scaled_mask, scaled_mask
+    return x * scaled_mask, DropoutCache(mask=scaled_mask, scale=scale)
 
 
 def dropout_backward(dy, cache):
@@ -50,7 +52,7 @@ def dropout_backward(dy, cache):
     check_float_array("dy", dy)
     if is_cuda(dy):
         return cuda_ops().dropout_backward(dy, cache)
-    scaled_mask = cache
+    scaled_mask = cache.mask                     # keep / (1 - p), in x's dtype
     if scaled_mask is None:
         return dy.copy()
     check_upstream(dy, scaled_mask.shape, scaled_mask.dtype, like=scaled_mask)

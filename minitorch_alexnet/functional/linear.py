@@ -7,6 +7,7 @@ order, as ``torch.flatten(x, 1)`` does). Backward, with x2 the (N, in) view of x
     dw  = dy.T @ x2       (out, in)
     db  = sum_n dy[n]     (out,)
 """
+from ..caches import LinearCache
 from ..checks import check_float_array, check_same_device, check_shape
 from ._dispatch import matmul
 
@@ -29,12 +30,12 @@ def linear_forward(x, w, b):
         )
     check_shape("b", b, (n_out,))
     y = matmul(x2, w.T) + b
-    return y, (x.shape, x2, w)
+    return y, LinearCache(x_shape=x.shape, x2=x2, w=w)
 
 
 def linear_backward(dy, cache):
     """dy (N, out) -> ``(dx, dw, db)``, dx in x's original shape."""
-    x_shape, x2, w = cache
+    x_shape, x2, w = cache.x_shape, cache.x2, cache.w
     check_float_array("dy", dy, ndim=2, dtype=w.dtype)
     check_shape("dy", dy, (x_shape[0], w.shape[0]))
     check_same_device(dy=dy, w=w)

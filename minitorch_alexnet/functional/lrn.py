@@ -33,25 +33,13 @@ How the CPU computes it (equal to the formulas above, only faster)
 - The forward pass keeps s^(-beta) in the cache, so backward does not compute it again.
 - Every step writes into an array made once (``out=``, ``*=``), never into a temporary.
 """
-from typing import NamedTuple
-
 import numpy as np
 
 from ..backend import get_array_module, is_cuda
+from ..caches import LRNCache
 from ..checks import check_float_array, check_same_device, check_shape
 from ._dispatch import cuda_ops
 from ._parallel import blocks_of_planes, run_blocks
-
-
-class LRNCache(NamedTuple):
-    """What the CPU's backward pass needs: x and s, s^(-beta) (each shaped like x) and the
-    layer's constants."""
-    x: np.ndarray
-    s: np.ndarray
-    s_pow: np.ndarray
-    size: int
-    alpha: float
-    beta: float
 
 
 def channel_window_sum(a, before, after, out=None):
@@ -107,7 +95,7 @@ def lrn_forward(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
         np.multiply(x[images], s_pow[images], out=y[images])        # b = a * s^(-beta)
 
     run_blocks(block, blocks_of_planes(x.shape[0], x[0].nbytes))
-    return y, LRNCache(x, s, s_pow, size, alpha, beta)
+    return y, LRNCache(x=x, s=s, s_pow=s_pow, y=None, size=size, alpha=alpha, beta=beta)
 
 
 def lrn_backward(dy, cache):
@@ -115,7 +103,8 @@ def lrn_backward(dy, cache):
     check_float_array("dy", dy, ndim=4)
     if is_cuda(dy):
         return cuda_ops().lrn_backward(dy, cache)
-    x, s, s_pow, size, alpha, beta = cache
+    x, s, s_pow = cache.x, cache.s, cache.s_pow
+    size, alpha, beta = cache.size, cache.alpha, cache.beta
     check_float_array("dy", dy, dtype=x.dtype)
     check_same_device(dy=dy, x=x)
     check_shape("dy", dy, x.shape)

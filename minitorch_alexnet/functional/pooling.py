@@ -40,27 +40,15 @@ How the CPU computes the forward pass (the speed tricks, each equal to the formu
    enough for the processor's cache, and the blocks run on a small thread pool (NumPy releases
    the GIL inside its loops).
 """
-from typing import NamedTuple
-
 import numpy as np
 
 from ..backend import is_cuda
+from ..caches import PoolCache
 from ..checks import check_float_array, check_upstream, output_size
 from ._dispatch import cuda_ops
 from ._parallel import blocks_of_planes, run_blocks
 
 BLOCK_BYTES = 2 * 2**20         # input bytes per block (measured: 2 MiB beat 0.5 and 64 MiB)
-
-
-class PoolCache(NamedTuple):
-    """What the CPU's backward pass needs: x's shape and dtype, the layer's settings, and
-    ``argmax`` (N, C, OH, OW), the flat index of each window's maximum in x_pad."""
-    x_shape: tuple
-    argmax: np.ndarray
-    size: int
-    stride: int
-    pad: int
-    dtype: np.dtype
 
 
 def max_pool2d_forward(x, size=3, stride=2, pad=0):
@@ -85,7 +73,8 @@ def max_pool2d_forward(x, size=3, stride=2, pad=0):
         argmax[first:last] += first * planes.shape[1] * planes.shape[2]   # the planes before
 
     run_blocks(pool_block, blocks_of_planes(n * c, planes[0].nbytes, BLOCK_BYTES))
-    cache = PoolCache(x.shape, argmax.reshape(n, c, out_h, out_w), size, stride, pad, x.dtype)
+    cache = PoolCache(x_shape=x.shape, argmax=argmax.reshape(n, c, out_h, out_w), size=size,
+                      stride=stride, pad=pad, dtype=x.dtype)
     return y.reshape(n, c, out_h, out_w), cache
 
 
@@ -94,13 +83,13 @@ def max_pool2d_backward(dy, cache):
     check_float_array("dy", dy, ndim=4)
     if is_cuda(dy):
         return cuda_ops().max_pool2d_backward(dy, cache)
-    x_shape, argmax, size, stride, pad, dtype = cache
-    check_upstream(dy, argmax.shape, dtype, like=argmax)
-    n, c, h, w = x_shape
+    check_upstream(dy, cache.argmax.shape, cache.dtype, like=cache.argmax)
+    n, c, h, w = cache.x_shape
+    pad = cache.pad
     dx_padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dy.dtype)
     # dx_pad[argmax[o]] += dy[o] for every output o; np.add.at adds repeated indices one by
     # one (plain fancy-index assignment would keep only the last of them).
-    np.add.at(dx_padded.reshape(-1), argmax.reshape(-1), dy.reshape(-1))
+    np.add.at(dx_padded.reshape(-1), cache.argmax.reshape(-1), dy.reshape(-1))
     if pad:
         return np.ascontiguousarray(dx_padded[:, :, pad:pad + h, pad:pad + w])
     return dx_padded
