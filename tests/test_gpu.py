@@ -3,8 +3,8 @@
 Skipped, with the reason shown, when CuPy is not installed or sees no CUDA device. Checks:
 every kernel against the NumPy references (float32 tolerance, and float64), odd sizes that do
 not fill a block, non-contiguous inputs, float64 gradients of every layer on the GPU against
-the CPU implementation, centred differences on the GPU, the tiled GEMM against cuBLAS, the
-loader (compile once, errors name file and line) and a small run of the benchmark.
+the CPU implementation, centred differences on the GPU, the tiled GEMM against cuBLAS (and that
+the switch really launches it), the loader (compile once, errors name file and line) and a small run of the benchmark.
 
 Run them:  python -m pytest -m gpu
 """
@@ -145,15 +145,28 @@ def test_tiled_gemm_matches_cublas(cp, ops, a_shape, b_shape, dtype):
     ref.assert_close(host(ops.matmul(a, b, use_tiled=False)), expected, dtype)
 
 
-def test_gemm_switch_runs_conv_on_the_tiled_kernel(cp, ops, F):
+def test_gemm_switch_runs_conv_on_the_tiled_kernel(cp, ops, F, monkeypatch):
+    """cuBLAS and our kernel give the same numbers, so the output alone cannot show which ran:
+    count the launches of gemm.cu's kernel (every launch looks its kernel up in the loader)."""
+    from minitorch_alexnet.cuda import loader
+    launched = []
+    real_get_kernel = loader.get_kernel
+
+    def counting_get_kernel(name):
+        launched.append(name)
+        return real_get_kernel(name)
+
+    monkeypatch.setattr(loader, "get_kernel", counting_get_kernel)
+    monkeypatch.setattr(ops, "_gemm", ops.get_gemm())             # restored after the test
     x, w, b = random((2, 4, 9, 9), np.float32), random((6, 2, 3, 3), np.float32, 1), random((6,), np.float32, 2)
     expected, _ = F.conv2d_forward(x, w, b, stride=1, pad=1, groups=2)
-    previous = ops.get_gemm()
-    try:
-        ops.set_gemm("tiled")
-        y, _ = F.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), stride=1, pad=1, groups=2)
-    finally:
-        ops.set_gemm(previous)
+    gpu_args = (cp.asarray(x), cp.asarray(w), cp.asarray(b))
+    ops.set_gemm("cublas")
+    F.conv2d_forward(*gpu_args, stride=1, pad=1, groups=2)
+    assert "gemm_tiled_f32" not in launched
+    ops.set_gemm("tiled")
+    y, _ = F.conv2d_forward(*gpu_args, stride=1, pad=1, groups=2)
+    assert launched.count("gemm_tiled_f32") == 2                  # one product per group
     ref.assert_close(host(y), expected, np.float32)
 
 

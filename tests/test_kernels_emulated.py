@@ -322,3 +322,49 @@ def test_caches_are_the_same_classes_as_the_cpu_path(emu):
         (_, kernel_cache), (_, cpu_cache) = make(emu), make(F)
         assert type(kernel_cache) is type(cpu_cache)
         assert kernel_cache._fields == cpu_cache._fields
+
+
+# ---- ops.py itself on the CPU: NumPy stands in for CuPy, the emulation for the GPU ---------------
+
+@pytest.fixture
+def ops_on_cpu(emu, monkeypatch):
+    """``minitorch_alexnet.cuda.ops`` run on the CPU: ``backend.cupy_module()`` returns NumPy
+    and every kernel the loader hands out runs in the emulation. Gives (ops, launched), the
+    names of the kernels launched so far."""
+    from minitorch_alexnet import backend
+    from minitorch_alexnet.cuda import loader, ops
+    launched = []
+
+    def emulated_kernel(name):
+        def run(grid, block, args):
+            launched.append(name)
+            emu.launch(name, grid, block, args)
+        return run
+
+    monkeypatch.setattr(backend, "cupy_module", lambda: np)
+    monkeypatch.setattr(loader, "get_kernel", emulated_kernel)
+    monkeypatch.setattr(ops, "_gemm", ops.get_gemm())             # restored after the test
+    return ops, launched
+
+
+def test_gemm_switch_routes_matmul_to_the_tiled_kernel(ops_on_cpu):
+    ops, launched = ops_on_cpu
+    a, b = random((37, 45), np.float32), random((45, 70), np.float32, seed=18)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    ops.set_gemm("cublas")
+    ref.assert_close(ops.matmul(a, b), expected, np.float32)
+    assert launched == []                                 # the library product, no kernel of ours
+    ops.set_gemm("tiled")
+    ref.assert_close(ops.matmul(a, b), expected, np.float32)
+    assert launched == ["gemm_tiled_f32"]
+    ops.matmul(a, b, use_tiled=False)                     # the call's own choice beats the switch
+    assert launched == ["gemm_tiled_f32"]
+
+
+def test_ops_and_emulation_are_made_from_one_table(ops_on_cpu, emu):
+    ops, launched = ops_on_cpu
+    for name in host.OPERATIONS:
+        assert getattr(ops, name).__name__ == getattr(emu, name).__name__ == name
+    x = random((2, 3, 7, 7), np.float64)
+    np.testing.assert_array_equal(ops.im2col(x, 3, 3, 2, 1), emu.im2col(x, 3, 3, 2, 1))
+    assert launched == ["im2col_f64"]

@@ -19,8 +19,9 @@ Use
     >>> y, cache = emulate.max_pool2d_forward(x, 3, 2, 0)
     >>> dx = emulate.max_pool2d_backward(np.ones_like(y), cache)
 
-    Every function of ``minitorch_alexnet.cuda.ops`` has a twin here taking NumPy arrays, plus
-    ``gemm_tiled(a, b)`` and ``launch(name, grid, block, args)`` to run any kernel yourself.
+    Every function of ``minitorch_alexnet.cuda.ops`` has a twin here taking NumPy arrays (both
+    modules are made from the one table ``host.OPERATIONS``), including ``gemm_tiled(a, b)``,
+    and ``launch(name, grid, block, args)`` runs any kernel yourself.
     The library is built on first use (a few seconds) into ``$MINITORCH_EMU_CACHE`` (default
     ``~/.cache/minitorch_alexnet/emulation``, or the temp folder) under a hash of the sources,
     so later runs reuse it until a kernel file changes. ``$CXX`` picks the compiler (g++).
@@ -227,63 +228,19 @@ def launch(name, grid, block, args):
 
 # ---- the operations, on NumPy arrays (twins of ops.py) -----------------------------------------
 
-def im2col(x, kh, kw, stride, pad):
-    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW), by kernels/im2col.cu on the CPU."""
-    return host.im2col(np, launch, x, kh, kw, stride, pad)
+def _numpy():
+    """NumPy, the emulation's array module (a function, like ops.py's ``_cupy``)."""
+    return np
 
 
-def col2im(cols, x_shape, kh, kw, stride, pad):
-    """cols -> dx of shape x_shape (gather form)."""
-    return host.col2im(np, launch, cols, x_shape, kh, kw, stride, pad)
+# One function per entry of host.OPERATIONS, each host.<name>(numpy, launch, ...), the same
+# table ops.py is made from: im2col, col2im, relu_forward, relu_backward, lrn_forward,
+# lrn_backward, max_pool2d_forward, max_pool2d_backward, dropout_forward, dropout_backward,
+# softmax_cross_entropy, bias_add, bias_grad and gemm_tiled.
+globals().update(host.bind_operations(_numpy, launch, __name__))
 
 
-def relu_forward(x):
-    return host.relu_forward(np, launch, x)
-
-
-def relu_backward(dy, cache):
-    return host.relu_backward(np, launch, dy, cache)
-
-
-def lrn_forward(x, size, alpha, beta, k):
-    return host.lrn_forward(np, launch, x, size, alpha, beta, k)
-
-
-def lrn_backward(dy, cache):
-    return host.lrn_backward(np, launch, dy, cache)
-
-
-def max_pool2d_forward(x, size, stride, pad):
-    return host.max_pool2d_forward(np, launch, x, size, stride, pad)
-
-
-def max_pool2d_backward(dy, cache):
-    return host.max_pool2d_backward(np, launch, dy, cache)
-
-
-def dropout_forward(x, p, training, rng):
-    return host.dropout_forward(np, launch, x, p, training, rng)
-
-
-def dropout_backward(dy, cache):
-    return host.dropout_backward(np, launch, dy, cache)
-
-
-def softmax_cross_entropy(logits, labels):
-    return host.softmax_cross_entropy(np, launch, logits, np.asarray(labels))
-
-
-def bias_add(y, b):
-    return host.bias_add(np, launch, y, b)
-
-
-def bias_grad(dy):
-    return host.bias_grad(np, launch, dy)
-
-
-def gemm_tiled(a, b):
-    """a @ b by the shared-memory tiled kernel of kernels/gemm.cu (threads run as fibers)."""
+def matmul(a, b):
+    """a @ b by the shared-memory tiled kernel of kernels/gemm.cu (the emulation has no
+    cuBLAS; its threads run as fibers)."""
     return host.gemm_tiled(np, launch, a, b)
-
-
-matmul = gemm_tiled

@@ -10,7 +10,9 @@ places our kernels run:
 * on the CPU, ``emulate.py`` calls them with ``xp = numpy`` and a ``launch`` that runs the same
   kernel compiled by g++ through ctypes.
 
-So the emulation runs exactly the grid, block and arguments that the GPU runs.
+So the emulation runs exactly the grid, block and arguments that the GPU runs. Both modules
+build their functions from one table, ``OPERATIONS`` at the end of this file, with
+``bind_operations``: adding a kernel to both is one line there.
 
 The forward passes return the same named caches as the CPU path (``minitorch_alexnet.caches``:
 ``PoolCache``, ``LRNCache``, ``DropoutCache``); where a field holds another form on the GPU
@@ -23,6 +25,8 @@ scalars (``numpy.int32`` for ``int``, the array's float type for ``float``/``dou
 Every input is made C-contiguous first (``xp.ascontiguousarray``): kernels index raw memory
 and assume row-major layout. Nothing here writes into an input array.
 """
+import inspect
+
 import numpy as np
 
 from ..caches import DropoutCache, LRNCache, PoolCache
@@ -279,7 +283,7 @@ def max_pool2d_backward(xp, launch, dy, cache):
 def softmax_cross_entropy(xp, launch, logits, labels):
     """Mean cross-entropy over the batch (0-d array of logits' dtype) and dlogits (N, C)."""
     logits = xp.ascontiguousarray(logits)
-    labels = xp.ascontiguousarray(labels, dtype=np.int32)
+    labels = xp.ascontiguousarray(xp.asarray(labels), dtype=np.int32)   # labels may be NumPy
     N, C = logits.shape
     _check_int32(logits.size)
     row_loss = xp.empty((N,), dtype=logits.dtype)
@@ -327,3 +331,51 @@ def gemm_tiled(xp, launch, a, b):
     launch(kernel_name("gemm_tiled", a.dtype), grid, GEMM_THREADS,
            (a, b, c, i32(M), i32(N), i32(K), i32(stride_a), i32(stride_b), i32(M * N)))
     return c
+
+
+# ---- the one table that ops.py (GPU) and emulate.py (CPU) are built from ----------------------
+
+# Every operation offered on both, by name. A new kernel needs its host function above and one
+# line here; ops.py and emulate.py then both gain the operation, with the same name.
+OPERATIONS = {
+    "im2col": im2col,
+    "col2im": col2im,
+    "relu_forward": relu_forward,
+    "relu_backward": relu_backward,
+    "lrn_forward": lrn_forward,
+    "lrn_backward": lrn_backward,
+    "max_pool2d_forward": max_pool2d_forward,
+    "max_pool2d_backward": max_pool2d_backward,
+    "dropout_forward": dropout_forward,
+    "dropout_backward": dropout_backward,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "bias_add": bias_add,
+    "bias_grad": bias_grad,
+    "gemm_tiled": gemm_tiled,
+}
+
+
+def bind_operations(array_module, launch, module_name):
+    """The operations of OPERATIONS for one place to run: ``{name: function}`` where
+    ``function(*args)`` is ``host.<name>(array_module(), launch, *args)``, so it takes the same
+    arguments as ``functional``'s function of that name.
+
+    ``array_module`` is a function returning ``numpy`` or ``cupy``, called at each call (so
+    that ops.py imports CuPy only when an operation first runs). ``module_name`` is the module
+    the functions appear to belong to (for ``help()`` and error messages)."""
+    return {name: _bound(name, host_function, array_module, launch, module_name)
+            for name, host_function in OPERATIONS.items()}
+
+
+def _bound(name, host_function, array_module, launch, module_name):
+    """One operation of ``bind_operations``: the host function with xp and launch filled in."""
+    def operation(*args, **kwargs):
+        return host_function(array_module(), launch, *args, **kwargs)
+
+    operation.__name__ = operation.__qualname__ = name
+    operation.__module__ = module_name
+    operation.__doc__ = host_function.__doc__
+    # help() shows the real arguments: the host function's, without xp and launch
+    parameters = list(inspect.signature(host_function).parameters.values())[2:]
+    operation.__signature__ = inspect.Signature(parameters)
+    return operation

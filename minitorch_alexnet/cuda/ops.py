@@ -1,9 +1,10 @@
 """Our CUDA kernels on CuPy arrays: the GPU twin of ``minitorch_alexnet.functional``.
 
 ``functional`` validates shapes and dtypes, and when its input is a CuPy array it calls the
-function of the same name here with the same arguments. Each function below is a thin wrapper:
-``host.py`` holds the host-side work (sizes, allocation, grid and block, arguments) shared with
-the CPU emulation, and ``_launch`` runs the compiled kernel on the GPU.
+function of the same name here with the same arguments. Each function is a thin wrapper, made
+from the table ``host.OPERATIONS`` (the emulation is made from the same table): ``host.py``
+holds the host-side work (sizes, allocation, grid and block, arguments) shared with the CPU
+emulation, and ``_launch`` runs the compiled kernel on the GPU.
 
 Inputs: CuPy arrays of float32 or float64 (int labels for the loss), any strides (they are
 made C-contiguous). Outputs: new CuPy arrays; nothing writes into an input.
@@ -52,75 +53,17 @@ def _launch(name, grid, block, args):
 
 
 def _cupy():
+    """The ``cupy`` module, imported on the first call."""
     return backend.cupy_module()
 
 
 # ---- the operations (same names and arguments as functional) ---------------------------------
 
-def im2col(x, kh, kw, stride, pad):
-    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW). See kernels/im2col.cu."""
-    return host.im2col(_cupy(), _launch, x, kh, kw, stride, pad)
-
-
-def col2im(cols, x_shape, kh, kw, stride, pad):
-    """The adjoint of im2col: cols -> dx of shape x_shape (gather form, no atomics)."""
-    return host.col2im(_cupy(), _launch, cols, x_shape, kh, kw, stride, pad)
-
-
-def relu_forward(x):
-    """(y, cache) with y = max(x, 0)."""
-    return host.relu_forward(_cupy(), _launch, x)
-
-
-def relu_backward(dy, cache):
-    """dx = dy where x > 0, else 0."""
-    return host.relu_backward(_cupy(), _launch, dy, cache)
-
-
-def lrn_forward(x, size, alpha, beta, k):
-    """(y, cache): the paper's LRN across channels (alpha not divided by size)."""
-    return host.lrn_forward(_cupy(), _launch, x, size, alpha, beta, k)
-
-
-def lrn_backward(dy, cache):
-    """dx of LRN."""
-    return host.lrn_backward(_cupy(), _launch, dy, cache)
-
-
-def max_pool2d_forward(x, size, stride, pad):
-    """(y, cache) of max pooling; the cache holds the argmax (first maximum wins ties)."""
-    return host.max_pool2d_forward(_cupy(), _launch, x, size, stride, pad)
-
-
-def max_pool2d_backward(dy, cache):
-    """dx of max pooling (gather form: one thread per input element)."""
-    return host.max_pool2d_backward(_cupy(), _launch, dy, cache)
-
-
-def dropout_forward(x, p, training, rng):
-    """(y, cache) of inverted dropout; the mask is drawn on the host like the CPU path."""
-    return host.dropout_forward(_cupy(), _launch, x, p, training, rng)
-
-
-def dropout_backward(dy, cache):
-    """dx of dropout (same mask and scale)."""
-    return host.dropout_backward(_cupy(), _launch, dy, cache)
-
-
-def softmax_cross_entropy(logits, labels):
-    """(loss, dlogits): mean cross-entropy (0-d CuPy array) and its gradient."""
-    cupy = _cupy()
-    return host.softmax_cross_entropy(cupy, _launch, logits, cupy.asarray(labels))
-
-
-def bias_add(y, b):
-    """y (N, F, ...) + b[f] along axis 1, as a new array."""
-    return host.bias_add(_cupy(), _launch, y, b)
-
-
-def bias_grad(dy):
-    """Sum of dy (N, F, ...) over every axis but 1."""
-    return host.bias_grad(_cupy(), _launch, dy)
+# One function per entry of host.OPERATIONS, each host.<name>(cupy, _launch, ...): im2col,
+# col2im, relu_forward, relu_backward, lrn_forward, lrn_backward, max_pool2d_forward,
+# max_pool2d_backward, dropout_forward, dropout_backward, softmax_cross_entropy, bias_add,
+# bias_grad and gemm_tiled. For example ``ops.relu_forward(x)`` returns ``(y, cache)``.
+globals().update(host.bind_operations(_cupy, _launch, __name__))
 
 
 def matmul(a, b, use_tiled=None):
