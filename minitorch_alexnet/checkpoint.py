@@ -10,6 +10,9 @@ fsynced, and only then renamed over ``last.npz`` (``os.replace`` is atomic on PO
 previous ``last.npz`` has been renamed to ``previous.npz``. A crash at any moment leaves at least
 one complete checkpoint. Each file carries a SHA-256 checksum of its contents; a truncated or
 corrupt file is detected on load, reported, and ``load_latest`` falls back to the previous one.
+
+This module is the file format only; ``run_state.py`` decides which arrays and which meta a
+training run stores, and reads them back for resuming, evaluating and predicting.
 """
 import hashlib
 import json

@@ -13,24 +13,13 @@ import os
 import sys
 
 from .backend import check_device, keep_freed_memory
-from . import checkpoint as ckpt
+from .checkpoint import CheckpointError
 from .data import DATASETS, DataError, build_datasets
 from .evaluation import evaluate, evaluation_loader
-from .model import AlexNet
-from .trainer import preprocess_from_checkpoint
+from .run_state import CHECKPOINT_FOLDER, load_model, load_run_state, preprocess_from_checkpoint
 
 
-def load_model(arrays, meta, device="cpu"):
-    """Rebuild the AlexNet and the preprocessing of a checkpoint."""
-    spec = meta["model"]
-    model = AlexNet(spec["num_classes"], spec["preset"], devices=[device], width=spec["width"],
-                    in_channels=spec["in_channels"], input_size=spec["input_size"],
-                    init=spec.get("init", "paper"))
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-    return model, preprocess_from_checkpoint(arrays, meta)
-
-
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m minitorch_alexnet.evaluate",
                                      description="Evaluate a trained AlexNet checkpoint.")
     parser.add_argument("checkpoint", help="a checkpoint .npz or a run directory")
@@ -43,41 +32,62 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--confusion", help="confusion-matrix PNG path (default: next to the checkpoint)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def validation_set(saved, args, stored_size):
+    """``(data set name, validation split)`` to evaluate the ``SavedRun`` on: the training
+    run's data set, folders and hold-out split unless the flags name others, its images stored
+    at ``stored_size``. Raises ValueError if its class names are not the run's."""
+    config = saved.config
+    dataset = args.dataset or config["dataset"]
+    same = dataset == config["dataset"]
+    data_dir = args.data_dir or (config["data_dir"] if same else None)
+    val_dir = args.val_dir or (config["val_dir"] if same else None)
+    _, val_set = build_datasets(dataset, data_dir, val_dir, seed=config["seed"],
+                                limit_val=args.limit_val, val_fraction=config["val_fraction"],
+                                image_size=stored_size)
+    if list(val_set.classes) != saved.classes:
+        raise ValueError(f"the data set's classes {list(val_set.classes)[:5]}... differ from the "
+                         f"checkpoint's {saved.classes[:5]}...")
+    return dataset, val_set
+
+
+def confusion_path(args, checkpoint_path):
+    """Where the confusion-matrix PNG goes: ``--confusion``, or the run directory (the folder
+    of the checkpoint, or the one above it when that folder is a run's ``checkpoints/``)."""
+    if args.confusion:
+        return args.confusion
+    folder = os.path.dirname(os.path.abspath(checkpoint_path))
+    if os.path.basename(folder) == CHECKPOINT_FOLDER:      # a run directory's checkpoint
+        folder = os.path.dirname(folder)
+    return os.path.join(folder, "confusion.png")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
     try:
-        arrays, meta, path = ckpt.load_file_or_directory(args.checkpoint)
+        saved = load_run_state(args.checkpoint)
         check_device(args.device)
-        config = meta["config"]
-        dataset = args.dataset or config["dataset"]
-        same = dataset == config["dataset"]
-        data_dir = args.data_dir or (config["data_dir"] if same else None)
-        val_dir = args.val_dir or (config["val_dir"] if same else None)
-        model, preprocess = load_model(arrays, meta, args.device)
-        _, val_set = build_datasets(dataset, data_dir, val_dir, seed=config["seed"],
-                                    limit_val=args.limit_val, val_fraction=config["val_fraction"],
-                                    image_size=preprocess.stored_size)
-        if list(val_set.classes) != list(meta["classes"]):
-            raise ValueError(f"the data set's classes {list(val_set.classes)[:5]}... differ from the "
-                             f"checkpoint's {meta['classes'][:5]}...")
+        model = load_model(saved, args.device)
+        preprocess = preprocess_from_checkpoint(saved)
+        dataset, val_set = validation_set(saved, args, preprocess.stored_size)
         loader = evaluation_loader(val_set, preprocess, args.batch_size, ten_crop=args.ten_crop,
                                    workers=args.workers)
         result = evaluate(model, loader, args.device, ten_crop=args.ten_crop, confusion=True)
-    except (DataError, ckpt.CheckpointError, ValueError, FileNotFoundError) as error:
+    except (DataError, CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     views = "10 views" if args.ten_crop else "centre crop"
-    print(f"{path}: {result['count']} images of {dataset} ({views})")
+    print(f"{saved.path}: {result['count']} images of {dataset} ({views})")
     print(f"top-1 error {100 * result['top1_error']:.2f}%  (accuracy {100 * (1 - result['top1_error']):.2f}%)")
     print(f"top-5 error {100 * result['top5_error']:.2f}%  (accuracy {100 * (1 - result['top5_error']):.2f}%)")
     print(f"mean loss {result['loss']:.4f}")
     from .plots import plot_confusion
 
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.basename(folder) == "checkpoints":          # a run directory's checkpoint
-        folder = os.path.dirname(folder)
-    out = args.confusion or os.path.join(folder, "confusion.png")
-    plot_confusion(result["confusion"], meta["classes"], out,
+    out = confusion_path(args, saved.path)
+    plot_confusion(result["confusion"], saved.classes, out,
                    title=f"{dataset}: top-1 error {100 * result['top1_error']:.1f}%")
     print(f"confusion matrix written to {out}")
     return 0

@@ -12,11 +12,11 @@ import sys
 
 import numpy as np
 
-from . import checkpoint as ckpt
 from . import functional as F
 from .backend import check_device, device_context, to_device, to_numpy
+from .checkpoint import CheckpointError
 from .data import BadImageError, decode_image
-from .evaluate import load_model
+from .run_state import load_model, load_run_state, preprocess_from_checkpoint
 
 
 def main(argv=None):
@@ -30,12 +30,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         check_device(args.device)
-        arrays, meta, _ = ckpt.load_file_or_directory(args.checkpoint)
-        model, preprocess = load_model(arrays, meta, args.device)
-    except (ckpt.CheckpointError, ValueError) as error:
+        saved = load_run_state(args.checkpoint)
+        model = load_model(saved, args.device)
+        preprocess = preprocess_from_checkpoint(saved)
+    except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    classes = meta["classes"]
+    classes = saved.classes
     mode = "L" if model.in_channels == 1 else "RGB"
     status = 0
     for path in args.images:

@@ -16,9 +16,10 @@ import argparse
 import os
 import sys
 
-from . import checkpoint as ckpt
 from .backend import check_device, keep_freed_memory
+from .checkpoint import CheckpointError
 from .data import DATASETS, DataError
+from .run_state import holds_a_run, load_run_state
 from .schedule import SCHEDULES
 from .trainer import TrainConfig, Trainer, TrainingStopped, default_run_dir
 
@@ -100,33 +101,43 @@ def check_devices(config):
         check_device(device)
 
 
+def resumed_config(saved, args, argv):
+    """The TrainConfig of the run in ``saved`` (a ``run_state.SavedRun``), with the flags that
+    may change on a resume (RESUMABLE_OVERRIDES) taken from the command line; prints a note
+    about the flags typed that it ignores."""
+    config = TrainConfig.from_dict(saved.config)
+    given = config_from_args(args)
+    typed = flags_given(argv)
+    ignored = sorted(set(typed) - set(RESUMABLE_OVERRIDES) - {"resume"})
+    if ignored:
+        print(f"note: resuming keeps the run's own settings; ignoring {', '.join(ignored)}")
+    for name in RESUMABLE_OVERRIDES:
+        if name in typed:
+            setattr(config, name, getattr(given, name))
+    if "epochs" in typed and config.schedule == "cosine":
+        print(f"note: the cosine schedule now spans {config.epochs} epochs from here on")
+    # --resume names the run directory, or a checkpoint file inside its checkpoints/ folder
+    config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(saved.path))
+    return config
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
     try:
         if args.resume:
-            arrays, meta, path = ckpt.load_file_or_directory(args.resume)
-            config = TrainConfig.from_dict(meta["config"])
-            given = config_from_args(args)
-            typed = flags_given(argv)
-            ignored = sorted(set(typed) - set(RESUMABLE_OVERRIDES) - {"resume"})
-            if ignored:
-                print(f"note: resuming keeps the run's own settings; ignoring {', '.join(ignored)}")
-            for name in RESUMABLE_OVERRIDES:
-                if name in typed:
-                    setattr(config, name, getattr(given, name))
-            if "epochs" in typed and config.schedule == "cosine":
-                print(f"note: the cosine schedule now spans {config.epochs} epochs from here on")
-            config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(path))
+            saved = load_run_state(args.resume)
+            config = resumed_config(saved, args, argv)
             check_devices(config)
-            print(f"resuming {config.run_dir} from {path}: epoch {meta['epoch'] + 1}, "
-                  f"step {meta['batches_done']}", flush=True)
-            trainer = Trainer(config, resume_state=(arrays, meta))
+            position = saved.position
+            print(f"resuming {config.run_dir} from {saved.path}: epoch {position.epoch + 1}, "
+                  f"step {position.batches_done}", flush=True)
+            trainer = Trainer(config, resume_from=saved)
         else:
             config = config_from_args(args)
             config.run_dir = config.run_dir or default_run_dir(config)
-            if os.path.exists(os.path.join(config.run_dir, "checkpoints", ckpt.LAST)):
+            if holds_a_run(config.run_dir):
                 raise ValueError(f"{config.run_dir} already holds a run; continue it with "
                                  f"--resume {config.run_dir} or choose another --run-dir")
             check_devices(config)
@@ -138,7 +149,7 @@ def main(argv=None):
     except TrainingStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (DataError, ckpt.CheckpointError, ValueError, FileNotFoundError) as error:
+    except (DataError, CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -25,13 +25,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-from . import checkpoint as ckpt
 from . import functional as F
 from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
 from .data import DataLoader, Preprocess, build_datasets, default_stored_size
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
 from .optim import SGD
+from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
+                        save_run_state)
 from .schedule import Schedule
 
 
@@ -113,24 +114,15 @@ def image_channels(dataset):
     return 1 if getattr(dataset, "mode", "RGB") == "L" else 3
 
 
-def preprocess_from_checkpoint(arrays, meta):
-    """The ``Preprocess`` (crop sizes, mean image, colour PCA) a checkpoint was trained with."""
-    prep = meta["preprocess"]
-    pca = None
-    if "preprocess/pca_eigvals" in arrays:
-        pca = (arrays["preprocess/pca_eigvals"], arrays["preprocess/pca_eigvecs"])
-    return Preprocess(prep["crop_size"], prep["stored_size"], mean=arrays.get("preprocess/mean"),
-                      pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"])
-
-
 class Trainer:
-    """Builds data, model and optimizer from a TrainConfig and runs (or resumes) training."""
+    """Builds data, model and optimizer from a TrainConfig and runs training, or resumes it
+    from ``resume_from``, a ``run_state.SavedRun`` of the same run."""
 
-    def __init__(self, config, *, resume_state=None, out=None):
+    def __init__(self, config, *, resume_from=None, out=None):
         self.config = config.resolved()
         self.out = out or sys.stdout
         self.stop_requested = False
-        self._build_data(resume_state)
+        self._build_data(resume_from)
         self._build_model()
         self.optimizer = SGD(self.model, lr=self.config.lr, momentum=self.config.momentum,
                              weight_decay=self.config.weight_decay)
@@ -140,8 +132,8 @@ class Trainer:
         self.epoch, self.batches_done, self.global_step = 0, 0, 0
         self.history = []
         self.epoch_sums = self._zero_sums()
-        if resume_state is not None:
-            self._restore(*resume_state)
+        if resume_from is not None:
+            self._restore(resume_from)
 
     # ---- set-up ------------------------------------------------------------------------
     def log(self, text):
@@ -157,11 +149,10 @@ class Trainer:
         self.in_channels = image_channels(self.train_set)
         if saved is not None:
             # A resumed run keeps the statistics it started with (no second pass over the data).
-            arrays, meta = saved
-            if list(meta["classes"]) != self.classes:
+            if saved.classes != self.classes:
                 raise ValueError(f"the data set's classes {self.classes[:5]}... are not the run's "
-                                 f"{list(meta['classes'])[:5]}...; did --data-dir change?")
-            self.preprocess = preprocess_from_checkpoint(arrays, meta)
+                                 f"{saved.classes[:5]}...; did --data-dir change?")
+            self.preprocess = preprocess_from_checkpoint(saved)
         else:
             use_pca = c.pca and self.in_channels == 3
             mean = None if c.mean == "none" else c.mean
@@ -192,48 +183,23 @@ class Trainer:
         return {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "bad_before_resume": []}
 
     # ---- checkpoints ---------------------------------------------------------------------
-    def _state(self):
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        optimizer_state = self.optimizer.state_dict()
-        arrays.update({f"optim/{k}": v for k, v in optimizer_state.items() if k != "lr"})
-        prep = self.preprocess.state_dict()
-        if prep["mean"] is not None:
-            arrays["preprocess/mean"] = prep["mean"]
-        if prep["pca"] is not None:
-            arrays["preprocess/pca_eigvals"], arrays["preprocess/pca_eigvecs"] = prep["pca"]
-        meta = {
-            "format": "minitorch_alexnet checkpoint 1",
-            "config": asdict(self.config),
-            "model": {"preset": self.model.preset, "num_classes": self.model.num_classes,
-                      "width": self.model.width, "in_channels": self.model.in_channels,
-                      "input_size": self.model.input_size, "init": self.model.init},
-            "classes": self.classes,
-            "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale")},
-            "epoch": self.epoch, "batches_done": self.batches_done, "global_step": self.global_step,
-            "optimizer_lr": float(self.optimizer.lr),
-            "schedule": self.schedule.state_dict(),
-            "dropout_rng": self.model.dropout_rng.bit_generator.state,
-            # unreadable images met so far this epoch (the loader lists only its own part)
-            "epoch_sums": dict(self.epoch_sums, bad_before_resume=self._epoch_bad_images()),
-            "history": self.history,
-        }
-        return arrays, meta
-
     def save_checkpoint(self):
-        arrays, meta = self._state()
-        return ckpt.save_rotating(os.path.join(self.config.run_dir, "checkpoints"), arrays, meta)
+        """Save the run's state (``run_state.py`` says what it holds) as checkpoints/last.npz."""
+        # The unreadable images met so far this epoch: the loader lists only its own part.
+        epoch_sums = dict(self.epoch_sums, bad_before_resume=self._epoch_bad_images())
+        position = TrainingPosition(self.epoch, self.batches_done, self.global_step, epoch_sums,
+                                    self.history)
+        return save_run_state(self.config.run_dir, config=self.config, model=self.model,
+                              optimizer=self.optimizer, schedule=self.schedule,
+                              preprocess=self.preprocess, classes=self.classes, position=position)
 
-    def _restore(self, arrays, meta):
-        self.model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-        optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-        optim_state["lr"] = meta["optimizer_lr"]
-        self.optimizer.load_state_dict(optim_state)
-        self.schedule.load_state_dict(meta["schedule"])
-        self.model.dropout_rng.bit_generator.state = meta["dropout_rng"]
-        self.epoch, self.batches_done = meta["epoch"], meta["batches_done"]
-        self.global_step = meta["global_step"]
-        self.epoch_sums = dict(meta["epoch_sums"])
-        self.history = list(meta["history"])
+    def _restore(self, saved):
+        """Continue from a ``SavedRun``: weights, velocities, schedule, dropout generator, and
+        where the run stood."""
+        position = restore_training(saved, self.model, self.optimizer, self.schedule)
+        self.epoch, self.batches_done = position.epoch, position.batches_done
+        self.global_step = position.global_step
+        self.epoch_sums, self.history = position.epoch_sums, position.history
 
     def _write_metrics(self):
         """Rewrite metrics.jsonl from the history (atomically), so that it always agrees with

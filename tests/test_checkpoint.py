@@ -314,3 +314,22 @@ def test_resume_from_previous_when_last_is_corrupt(tmp_path):
     assert "epoch 2/2:" in text and "epoch 1/2:" not in text
     h.assert_same_weights(h.final_weights(run_dir), reference_weights)
     assert h.deterministic_metrics(run_dir) == reference_metrics
+
+
+def test_a_checkpoint_of_another_format_is_refused_by_name(tmp_path):
+    """A file that checks out but holds no run state of this version (another ``format``) is
+    refused by train --resume, evaluate and predict with status 2, naming both formats."""
+    from minitorch_alexnet import evaluate, predict
+    from minitorch_alexnet.run_state import FORMAT
+
+    run_dir = tmp_path / "run"
+    ckpt.save(str(run_dir / "checkpoints" / "last.npz"), sample_arrays(),
+              dict(META, format="minitorch_alexnet checkpoint 2"))
+    image = h.write_image(str(tmp_path / "a.png"))
+    for module, argv in ((train, ["--resume", str(run_dir)]), (evaluate, [str(run_dir)]),
+                         (predict, [str(run_dir), image])):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            assert module.main(argv) == 2, module.__name__
+        assert "'minitorch_alexnet checkpoint 2'" in err.getvalue(), err.getvalue()
+        assert repr(FORMAT) in err.getvalue()
