@@ -138,6 +138,15 @@ def test_unfold_layout_picks_the_longer_copies():
     assert conv_module.unfold_layout(x, 192, 13) == "rows"
 
 
+def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
+    x, w = np.zeros((5, 4, 9, 9)), np.zeros((6, 2, 3, 3))      # K = 2*3*3 = 18 rows per group
+    plan = conv_module.plan_convolution(x, w, 2, 9, 9)
+    assert plan.keep_cols and plan.workspace is None and plan.bias_per_chunk
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    plan = conv_module.plan_convolution(x, w, 2, 9, 9)
+    assert not plan.keep_cols and plan.workspace.shape == (18 * plan.chunk * 9 * 9,)
+
+
 def test_col2im_sums_overlapping_windows():
     # A 3x3 image, 2x2 kernel, stride 1: the centre pixel lies in all four
     # windows, the corners in one each; col2im of all-ones cols counts the windows per pixel.

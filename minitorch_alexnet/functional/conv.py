@@ -42,7 +42,15 @@ channels per group, 27 or 13 columns) by im2row. im2row's matrix is the transpos
 K ordered (i, j, c), so the weights are flattened in that order too and ``cols = rows.T`` (a
 view) goes into the same products; in backward, dcols is computed as its transpose
 dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
+
+The memory plan in one place. Every choice above that depends on the device or the sizes
+(the layout, images per chunk, keeping cols or not, the workspace, where the bias is added) is
+made by ``plan_convolution``, which returns a ``ConvPlan``. ``conv2d_forward`` and
+``conv2d_backward`` are the formulas above with one plan lookup each; every plan gives the same
+numbers, bit for bit.
 """
+from typing import NamedTuple, Optional
+
 from ..backend import get_array_module, is_cuda
 from ..caches import ConvCache
 from ..checks import check_float_array, check_same_device, check_shape, output_size
@@ -52,6 +60,45 @@ from ._parallel import one_block_per_worker, run_blocks
 
 CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
 KEEP_COLS_BYTES = 128 * 2**20  # keep a layer's cols for backward up to this size (else unfold again)
+
+
+# ---- the memory plan: how the products are laid out and split, never what they compute ----------
+
+class ConvPlan(NamedTuple):
+    """How one convolution uses memory (the module docstring says why); the math is the same
+    for every plan.
+
+    layout:         "cols" (im2col, K ordered (c, i, j)) or "rows" (im2row, K ordered (i, j, c))
+    chunk:          images unfolded at once (all of them on the GPU)
+    keep_cols:      forward keeps every chunk's cols for backward (always on the GPU)
+    workspace:      flat array that cols which are not kept are unfolded into, chunk after
+                    chunk, in forward and again in backward; None when they are kept
+    bias_per_chunk: add b to each chunk's product while it is in cache (CPU); else once after
+                    all chunks, by the bias_add kernel (GPU)
+    """
+    layout: str
+    chunk: int
+    keep_cols: bool
+    workspace: Optional[object]
+    bias_per_chunk: bool
+
+
+def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None):
+    """The ``ConvPlan`` of convolving x (N, C, H, W) with w (F, C/groups, KH, KW) into
+    (N, F, OH, OW). ``keep_cols`` is None in forward (keep the cols unless all of them exceed
+    KEEP_COLS_BYTES) and, in backward, whether forward kept them."""
+    c_per_group, kh, kw = w.shape[1:]
+    k = c_per_group * kh * kw                          # rows of one group's cols
+    on_gpu = is_cuda(x)
+    chunk = images_per_chunk(x, k, out_h, out_w)
+    if keep_cols is None:
+        all_cols_bytes = groups * k * x.shape[0] * out_h * out_w * x.dtype.itemsize
+        keep_cols = on_gpu or all_cols_bytes <= KEEP_COLS_BYTES
+    workspace = None
+    if not keep_cols:                                  # one group's cols of one chunk
+        workspace = get_array_module(x).empty(k * chunk * out_h * out_w, dtype=x.dtype)
+    return ConvPlan(layout=unfold_layout(x, c_per_group, out_w), chunk=chunk,
+                    keep_cols=keep_cols, workspace=workspace, bias_per_chunk=not on_gpu)
 
 
 def images_per_chunk(x, rows, out_h, out_w):
@@ -92,6 +139,27 @@ def unfold(x, kh, kw, stride, pad, layout, workspace=None):
     return im2col(x, kh, kw, stride, pad, out=out)
 
 
+def weights_from_matrices(dw_t, w_shape, layout):
+    """The inverse of ``weight_matrices`` for the gradient accumulated transposed: dw_t
+    (groups, K, Fg) -> dw (F, C/groups, KH, KW), undoing the layout's K order."""
+    f, c_per_group, kh, kw = w_shape
+    dw = dw_t.transpose(0, 2, 1).reshape(f, c_per_group * kh * kw)   # row f: filter f
+    if layout == "rows":
+        dw = dw.reshape(f, kh, kw, c_per_group).transpose(0, 3, 1, 2)  # (i, j, c) -> (c, i, j)
+    return get_array_module(dw).ascontiguousarray(dw).reshape(w_shape)
+
+
+def fold(dy_g, w_g, chunk_shape, kh, kw, stride, pad, layout):
+    """dx of one chunk of images and one group: dcols = W_g.T @ dY_g, each column's window
+    summed back onto the input (col2im). For the rows layout the product is computed as its
+    transpose dY_g.T @ W_g, a row per pixel, which is what row2im reads."""
+    if layout == "rows":
+        drows = matmul(dy_g.T, w_g)                    # (W_g.T @ dY_g).T
+        return row2im(drows, chunk_shape, kh, kw, stride, pad)
+    dcols = matmul(w_g.T, dy_g)                        # (K, m*OH*OW)
+    return col2im(dcols, chunk_shape, kh, kw, stride, pad)
+
+
 def add_bias(y, b):
     """y[n, f] += b[f] for every image n and pixel, in place on y (N, F, OH, OW). The
     convolution itself adds b to each chunk's product while it is in cache; this is the same
@@ -106,11 +174,14 @@ def add_bias(y, b):
 
 
 def bias_gradient(dy):
-    """db[f] = sum over images n and pixels of dy[n, f] (CPU).
+    """db[f] = sum over images n and pixels of dy[n, f]; on the GPU by the bias_grad kernel.
 
-    The images are split between the cores; each block sums its pixels (a contiguous run per (n, f), which NumPy adds
-    pairwise) and its images; the blocks' partial sums are then added in block order, so the
-    result does not depend on which thread finished first."""
+    On the CPU the images are split between the cores; each block sums its pixels (a
+    contiguous run per (n, f), which NumPy adds pairwise) and its images; the blocks' partial
+    sums are then added in block order, so the result does not depend on which thread
+    finished first."""
+    if is_cuda(dy):
+        return cuda_ops().bias_grad(dy)                # kernels/elementwise.cu
     n, f = dy.shape[:2]
     per_image = dy.reshape(n, f, -1)
     partial = {}                                   # first image of a block -> its (F,) sum
@@ -123,12 +194,8 @@ def bias_gradient(dy):
     return sum((partial[first] for first in firsts[1:]), partial[firsts[0]])
 
 
-def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
-    """Convolve x (N, C, H, W) with w (F, C//groups, KH, KW) and add b (F,).
-
-    Returns ``(y, cache)`` with y of shape (N, F, OH, OW), OH = (H + 2*pad - KH)//stride + 1.
-    The cache refers to x (no copy): change x in place only after the backward pass.
-    """
+def _check_arguments(x, w, b, stride, pad, groups):
+    """The checks of conv2d_forward; returns (OH, OW)."""
     check_float_array("x", x, ndim=4)
     check_float_array("w", w, ndim=4, dtype=x.dtype)
     check_float_array("b", b, ndim=1, dtype=x.dtype)
@@ -136,44 +203,46 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"groups must be a positive integer, got {groups!r}")
     n, c, h, width = x.shape
-    f, c_per_group, kh, kw = w.shape
+    f, _, kh, kw = w.shape
     if c % groups or f % groups:
         raise ValueError(
             f"groups={groups} must divide the input channels ({c}) and the filters ({f})"
         )
     check_shape("w", w, (f, c // groups, kh, kw))
     check_shape("b", b, (f,))
-    out_h, out_w = output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)  # OH, OW
-    xp = get_array_module(x)
+    return output_size(h, kh, stride, pad), output_size(width, kw, stride, pad)
 
-    k = c_per_group * kh * kw                          # rows of one group's cols
+
+def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
+    """Convolve x (N, C, H, W) with w (F, C//groups, KH, KW) and add b (F,).
+
+    Returns ``(y, cache)`` with y of shape (N, F, OH, OW), OH = (H + 2*pad - KH)//stride + 1.
+    The cache refers to x (no copy): change x in place only after the backward pass.
+    """
+    out_h, out_w = _check_arguments(x, w, b, stride, pad, groups)     # OH, OW
+    n, f = x.shape[0], w.shape[0]
+    c_per_group, kh, kw = w.shape[1:]
     f_per_group = f // groups
-    layout = unfold_layout(x, c_per_group, out_w)
-    w_rows = weight_matrices(w, groups, layout)        # W_g, one (Fg, K) matrix per group
+    plan = plan_convolution(x, w, groups, out_h, out_w)
+    w_rows = weight_matrices(w, groups, plan.layout)   # W_g, one (Fg, K) matrix per group
     b_rows = b.reshape(groups, f_per_group, 1)
-    chunk = images_per_chunk(x, k, out_h, out_w)
-    on_gpu = is_cuda(x)
-    y = xp.empty((n, f, out_h, out_w), dtype=x.dtype)
-    # Keep every chunk's cols for backward (saves a second unfold) unless they are too big.
-    keep = on_gpu or groups * k * n * out_h * out_w * x.dtype.itemsize <= KEEP_COLS_BYTES
+    y = get_array_module(x).empty((n, f, out_h, out_w), dtype=x.dtype)
     kept_cols = []                                     # in (chunk, group) order
-    # Cols that are not kept go into one workspace, chunk after chunk (see the module docstring)
-    workspace = None if keep else xp.empty(k * chunk * out_h * out_w, dtype=x.dtype)
-    for start in range(0, n, chunk):
-        images = slice(start, start + chunk)
-        m = min(chunk, n - start)                      # images in this chunk (the last may be short)
+    for start in range(0, n, plan.chunk):
+        images = slice(start, start + plan.chunk)
+        m = min(plan.chunk, n - start)                 # images in this chunk (the last may be short)
         for g in range(groups):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             filters = slice(g * f_per_group, (g + 1) * f_per_group)
-            cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)
-            y_g = matmul(w_rows[g], cols)                              # (Fg, m*OH*OW)
-            if not on_gpu:
-                y_g += b_rows[g]
+            cols = unfold(x[images, channels], kh, kw, stride, pad, plan.layout, plan.workspace)
+            y_g = matmul(w_rows[g], cols)                              # Y_g = W_g @ cols
+            if plan.bias_per_chunk:
+                y_g += b_rows[g]                                       # + b, while in cache
             # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
             y[images, filters] = y_g.reshape(f_per_group, m, out_h, out_w).transpose(1, 0, 2, 3)
-            if keep:
+            if plan.keep_cols:
                 kept_cols.append(cols)
-    if on_gpu:
+    if not plan.bias_per_chunk:
         y = cuda_ops().bias_add(y, b)                  # kernels/elementwise.cu: y[n, f] += b[f]
     cache = ConvCache(x=x, w=w, stride=stride, pad=pad, groups=groups, cols=kept_cols or None)
     return y, cache
@@ -185,8 +254,7 @@ def conv2d_backward(dy, cache, input_grad=True):
     ``input_grad=False`` skips dx (returned as None): the first layer's input is the image,
     whose gradient training never uses, and dx costs a third of the layer's arithmetic
     (dcols = W_g.T @ dY_g) plus the folding back (col2im)."""
-    x, w, kept_cols = cache.x, cache.w, cache.cols
-    stride, pad, groups = cache.stride, cache.pad, cache.groups
+    x, w, groups, stride, pad = cache.x, cache.w, cache.groups, cache.stride, cache.pad
     n, c, h, width = x.shape
     f, c_per_group, kh, kw = w.shape
     check_float_array("dy", dy, ndim=4, dtype=w.dtype)
@@ -194,23 +262,17 @@ def conv2d_backward(dy, cache, input_grad=True):
     check_shape("dy", dy, (n, f, out_h, out_w))
     check_same_device(dy=dy, w=w)
     xp = get_array_module(dy)
-
-    k = c_per_group * kh * kw
     f_per_group = f // groups
-    layout = unfold_layout(x, c_per_group, out_w)
-    w_rows = weight_matrices(w, groups, layout)
-    chunk = images_per_chunk(x, k, out_h, out_w)
+    plan = plan_convolution(x, w, groups, out_h, out_w, keep_cols=cache.cols is not None)
+    w_rows = weight_matrices(w, groups, plan.layout)
     # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
-    dw_t = xp.zeros((groups, k, f_per_group), dtype=w.dtype)
+    dw_t = xp.zeros((groups, c_per_group * kh * kw, f_per_group), dtype=w.dtype)
     dx = xp.empty((n, c, h, width), dtype=w.dtype) if input_grad else None
-    kept = iter(kept_cols) if kept_cols is not None else None   # same (chunk, group) order
-    # Cols unfolded again go into one CPU workspace, chunk after chunk (as in the forward pass)
-    unfold_again = kept is None and not is_cuda(dy)
-    workspace = xp.empty(k * chunk * out_h * out_w, dtype=w.dtype) if unfold_again else None
-    for start in range(0, n, chunk):
-        images = slice(start, start + chunk)
-        m = min(chunk, n - start)
+    kept = iter(cache.cols) if plan.keep_cols else None    # same (chunk, group) order
+    for start in range(0, n, plan.chunk):
+        images = slice(start, start + plan.chunk)
+        m = min(plan.chunk, n - start)
         # (m, F, OH, OW) -> (F, m, OH, OW) -> (F, m*OH*OW): the layout of Y in the forward pass.
         dy_rows = xp.ascontiguousarray(dy[images].transpose(1, 0, 2, 3))
         dy_rows = dy_rows.reshape(f, m * out_h * out_w)
@@ -219,22 +281,11 @@ def conv2d_backward(dy, cache, input_grad=True):
             dy_g = dy_rows[g * f_per_group:(g + 1) * f_per_group]          # (Fg, m*OH*OW)
             if kept is not None:
                 cols = next(kept)
-            else:
-                cols = unfold(x[images, channels], kh, kw, stride, pad, layout, workspace)  # again
+            else:                                                          # unfold again
+                cols = unfold(x[images, channels], kh, kw, stride, pad, plan.layout, plan.workspace)
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
-            if not input_grad:
-                continue
-            chunk_shape = (m, c_per_group, h, width)
-            if layout == "rows":
-                drows = matmul(dy_g.T, w_rows[g])          # (W_g.T @ dY_g).T: a row per pixel
-                dx[images, channels] = row2im(drows, chunk_shape, kh, kw, stride, pad)
-            else:
-                dcols = matmul(w_rows[g].T, dy_g)          # dcols = W_g.T @ dY_g
-                dx[images, channels] = col2im(dcols, chunk_shape, kh, kw, stride, pad)
-    dw = dw_t.transpose(0, 2, 1).reshape(f, k)         # row f: filter f, K in the layout's order
-    if layout == "rows":
-        dw = dw.reshape(f, kh, kw, c_per_group).transpose(0, 3, 1, 2)    # (i, j, c) -> (c, i, j)
-    dw = xp.ascontiguousarray(dw).reshape(w.shape)
-    # db[f] = sum over images and pixels of dy[:, f]; on the GPU by the bias_grad kernel
-    db = cuda_ops().bias_grad(dy) if is_cuda(dy) else bias_gradient(dy)
-    return dx, dw, db
+            if input_grad:
+                dx[images, channels] = fold(dy_g, w_rows[g], (m, c_per_group, h, width),
+                                            kh, kw, stride, pad, plan.layout)
+    dw = weights_from_matrices(dw_t, w.shape, plan.layout)
+    return dx, dw, bias_gradient(dy)                   # db[f] = sum of dy[:, f]
