@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import functional as F
-from .backend import (device_context, device_scope, get_array_module, parse_device, to_device,
-                      to_numpy)
+from .backend import device_context, get_array_module, parse_device, to_device, to_numpy
+from .nonfinite import raise_if_nonfinite
 
 
 @dataclass(frozen=True)
@@ -278,27 +278,7 @@ class AlexNet:
     def _check(self, arrays, where, verb="produced"):
         """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
         if self.check_finite:
-            for array in arrays:
-                with device_scope(array):
-                    finite = bool(get_array_module(array).isfinite(array).all())
-                if not finite:
-                    raise FloatingPointError(f"{where} {verb} a non-finite value (nan or inf)")
-
-    def locate_nonfinite(self, x, labels):
-        """Re-run a training step with checks after every layer, forward then backward, and
-        say where the first nan or inf appears. (Reset ``dropout_rng`` first to replay the same
-        masks.)"""
-        self.check_finite = True
-        try:
-            logits = self.forward(x, train=True)
-            loss, dlogits = F.softmax_cross_entropy(logits, labels)
-            self._check([loss, dlogits], "the loss (softmax cross-entropy)")
-            self.backward(dlogits)
-        except FloatingPointError as error:
-            return str(error).replace(" produced a non-finite", " is the first to produce a non-finite", 1)
-        finally:
-            self.check_finite = False
-        return "no non-finite value appeared when the step was re-run"
+            raise_if_nonfinite(arrays, where, verb)
 
     def _inputs_for(self, layer, parts, image, column):
         """What column k reads: the image, its own maps, or both columns' maps."""

@@ -1,0 +1,42 @@
+"""Finding the first nan or inf of a training step: which layer made it, forward or backward.
+
+A training step that ends with a non-finite loss or gradient says only THAT something
+overflowed. To say WHERE, the trainer replays the step with ``model.check_finite`` on: the
+model then calls ``raise_if_nonfinite`` on the input, on every layer's output in the forward
+pass, on the loss, and on every layer's gradients in the backward pass, and the first check
+that fails names the layer. Replaying costs a second step, so it runs only after a failure.
+
+    where = locate_nonfinite(model, x, labels)
+    # "the forward pass of conv3 is the first to produce a non-finite value (nan or inf)"
+"""
+from . import functional as F
+from .backend import device_scope, get_array_module
+
+
+def raise_if_nonfinite(arrays, where, verb="produced"):
+    """Raise FloatingPointError("<where> <verb> a non-finite value (nan or inf)") if any of
+    ``arrays`` (NumPy or CuPy, on any device) holds a nan or an inf."""
+    for array in arrays:
+        with device_scope(array):
+            finite = bool(get_array_module(array).isfinite(array).all())
+        if not finite:
+            raise FloatingPointError(f"{where} {verb} a non-finite value (nan or inf)")
+
+
+def locate_nonfinite(model, x, labels):
+    """Re-run a training step of ``model`` on ``x`` and ``labels`` with checks after every
+    layer, forward then backward, and say where the first nan or inf appears (a sentence).
+
+    Reset ``model.dropout_rng`` to its state before the failed step first, so that the replay
+    draws the same dropout masks. ``model.check_finite`` is off again afterwards."""
+    model.check_finite = True
+    try:
+        logits = model.forward(x, train=True)
+        loss, dlogits = F.softmax_cross_entropy(logits, labels)
+        raise_if_nonfinite([loss, dlogits], "the loss (softmax cross-entropy)")
+        model.backward(dlogits)
+    except FloatingPointError as error:
+        return str(error).replace(" produced a non-finite", " is the first to produce a non-finite", 1)
+    finally:
+        model.check_finite = False
+    return "no non-finite value appeared when the step was re-run"
