@@ -21,7 +21,8 @@ from .checkpoint import CheckpointError
 from .data import DATASETS, DataError
 from .run_state import holds_a_run, load_run_state
 from .schedule import SCHEDULES
-from .trainer import TrainConfig, Trainer, TrainingStopped, default_run_dir
+from .train_config import TrainConfig, default_run_dir
+from .trainer import Trainer, TrainingStopped
 
 # Flags that may change when a run is resumed; every other setting comes from the checkpoint.
 RESUMABLE_OVERRIDES = ("epochs", "device", "columns", "workers", "progress")
