@@ -5,9 +5,12 @@ update. After each epoch: validation (top-1 and top-5 error), the learning-rate 
 line of metrics, plots and a checkpoint. Everything random (data order, crops, flips, colour
 shifts) is a pure function of the seed and the position in training; dropout masks come from
 one generator seeded once. A checkpoint stores the position (epoch, batch) and every state that
-evolves (weights, velocities, schedule, the dropout generator's state, metrics). So ``--resume`` continues exactly where a
-run stopped, and on the CPU a resumed run ends with the same weights, bit for bit, as one that
-was never interrupted.
+evolves (weights, velocities, schedule, the dropout generator's state, metrics). So ``--resume``
+continues exactly where a run stopped, and on the CPU a resumed run ends with the same weights,
+bit for bit, as one that was never interrupted.
+
+Beside this file: ``train_config.py`` holds the settings (``TrainConfig``), ``run_state.py``
+what a checkpoint holds and how it is read back, ``evaluation.py`` the top-1 / top-5 errors.
 
 A run directory holds::
 
@@ -23,87 +26,23 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 
 from . import functional as F
 from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
-from .data import DataLoader, Preprocess, build_datasets, default_stored_size
+from .data import DataLoader, Preprocess, build_datasets
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
 from .optim import SGD
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
                         save_run_state)
 from .schedule import Schedule
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run (the command-line flags of ``python -m minitorch_alexnet.train``)."""
-    preset: str = "small"
-    dataset: str = "builtin"
-    data_dir: str = None
-    val_dir: str = None
-    epochs: int = None
-    batch_size: int = None
-    lr: float = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = None            # default: plateau (paper preset), cosine (small preset)
-    patience: int = 2
-    lr_step: int = 30
-    image_size: int = None          # the network's input side (the crop)
-    stored_size: int = None         # the side images are stored at before cropping
-    width: float = 1.0
-    init: str = None
-    seed: int = 0
-    device: str = "cpu"
-    columns: list = None            # e.g. ["cuda:0", "cuda:1"]: the two-column split
-    ten_crop: bool = False
-    limit_train: int = None
-    limit_val: int = None
-    val_fraction: float = 0.1
-    workers: int = 2
-    mean: str = "image"             # "image", "channel" or "none"
-    pca: bool = True
-    flip: bool = True
-    checkpoint_every: int = 0       # also checkpoint every N steps inside an epoch (0: no)
-    max_bad_fraction: float = 0.01
-    run_dir: str = None
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
-
-    def resolved(self):
-        """Fill the defaults that depend on the preset and the data set."""
-        paper = self.preset == "paper"
-        fill = {
-            "epochs": 90 if paper else (4 if self.dataset == "builtin" else 15),
-            "batch_size": 128 if paper else 64,
-            "lr": 0.01 if paper else 0.02,
-            "init": "paper" if paper else "he",
-            "schedule": "plateau" if paper else "cosine",
-            "image_size": 227 if paper else (28 if self.dataset == "fashion-mnist" else 32),
-        }
-        for name, value in fill.items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        if self.stored_size is None:
-            self.stored_size = default_stored_size(self.image_size)
-        return self
-
-    @classmethod
-    def from_dict(cls, values):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+from .train_config import TrainConfig
 
 
 class TrainingStopped(RuntimeError):
     """Training stopped on purpose (non-finite values, too many bad images); the last good
     checkpoint is intact."""
-
-
-def default_run_dir(config):
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{config.dataset}-{config.preset}-{stamp}")
 
 
 def image_channels(dataset):
@@ -118,7 +57,7 @@ class Trainer:
     """Builds data, model and optimizer from a TrainConfig and runs training, or resumes it
     from ``resume_from``, a ``run_state.SavedRun`` of the same run."""
 
-    def __init__(self, config, *, resume_from=None, out=None):
+    def __init__(self, config: TrainConfig, *, resume_from=None, out=None):
         self.config = config.resolved()
         self.out = out or sys.stdout
         self.stop_requested = False
@@ -306,10 +245,16 @@ class Trainer:
 
     def _run_epoch(self):
         """Train the rest of the current epoch, validate, checkpoint. False if interrupted."""
-        c = self.config
-        epoch = self.epoch
-        steps = len(self.train_loader)
-        bar = self._progress(steps, self.batches_done, epoch)
+        if not self._train_rest_of_epoch():
+            return False
+        self._end_epoch()
+        return True
+
+    def _train_rest_of_epoch(self):
+        """SGD steps over the current epoch's batches not done yet, adding to ``epoch_sums``;
+        a checkpoint every --checkpoint-every steps and on a stop request. False if stopped."""
+        c, epoch = self.config, self.epoch
+        bar = self._progress(len(self.train_loader), self.batches_done, epoch)
         started = time.perf_counter()
         try:
             for x, labels in self.train_loader.epoch(epoch, start_batch=self.batches_done):
@@ -335,31 +280,16 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        sums = self.epoch_sums
-        sums["seconds"] += time.perf_counter() - started
+        self.epoch_sums["seconds"] += time.perf_counter() - started
+        return True
+
+    def _end_epoch(self):
+        """After the epoch's last step: validate, log the epoch's line, let the schedule react,
+        move on to the next epoch, then write the checkpoint, metrics.jsonl and the plots."""
         bad_images = self._epoch_bad_images()
-        result = evaluate(self.model, self.val_loader, self.device)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": sums["loss"] / max(1, sums["seen"]),
-            "train_top1_error": 1.0 - sums["correct"] / max(1, sums["seen"]),
-            "val_loss": result["loss"], "val_top1_error": result["top1_error"],
-            "val_top5_error": result["top5_error"],
-            "lr": self.schedule.lr_for_step(epoch, max(0, self.batches_done - 1)),
-            "bad_images": len(bad_images),
-            "seconds": sums["seconds"],
-            "images_per_second": sums["seen"] / max(1e-9, sums["seconds"]),
-        }
+        row = self._epoch_metrics(evaluate(self.model, self.val_loader, self.device), len(bad_images))
         self.history.append(row)
-        self.log(f"epoch {epoch + 1}/{c.epochs}: train loss {row['train_loss']:.4f}, "
-                 f"train error {100 * row['train_top1_error']:.1f}%, val loss {row['val_loss']:.4f}, "
-                 f"val top-1 error {100 * row['val_top1_error']:.1f}%, top-5 error "
-                 f"{100 * row['val_top5_error']:.1f}%, lr {row['lr']:.3g}, "
-                 f"{row['images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
-        if bad_images:
-            shown = ", ".join(f"{path} ({reason})" for path, reason in bad_images[:3])
-            self.log(f"  skipped {len(bad_images)} unreadable images this epoch: {shown}"
-                     + (" ..." if len(bad_images) > 3 else ""))
+        self._log_epoch(row, bad_images)
         message = self.schedule.end_epoch(row["val_top1_error"])
         if message:
             self.log("  " + message)
@@ -369,7 +299,34 @@ class Trainer:
         self.save_checkpoint()
         self._write_metrics()
         self._write_plots()
-        return True
+
+    def _epoch_metrics(self, validation, bad_image_count):
+        """The metrics.jsonl row of the epoch just trained: its training sums, ``validation``
+        (a result of ``evaluate``), its last learning rate and its unreadable images."""
+        sums = self.epoch_sums
+        return {
+            "epoch": self.epoch + 1,
+            "train_loss": sums["loss"] / max(1, sums["seen"]),
+            "train_top1_error": 1.0 - sums["correct"] / max(1, sums["seen"]),
+            "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
+            "val_top5_error": validation["top5_error"],
+            "lr": self.schedule.lr_for_step(self.epoch, max(0, self.batches_done - 1)),
+            "bad_images": bad_image_count,
+            "seconds": sums["seconds"],
+            "images_per_second": sums["seen"] / max(1e-9, sums["seconds"]),
+        }
+
+    def _log_epoch(self, row, bad_images):
+        """Print an epoch's line of metrics, and the first unreadable images if there were any."""
+        self.log(f"epoch {row['epoch']}/{self.config.epochs}: train loss {row['train_loss']:.4f}, "
+                 f"train error {100 * row['train_top1_error']:.1f}%, val loss {row['val_loss']:.4f}, "
+                 f"val top-1 error {100 * row['val_top1_error']:.1f}%, top-5 error "
+                 f"{100 * row['val_top5_error']:.1f}%, lr {row['lr']:.3g}, "
+                 f"{row['images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
+        if bad_images:
+            shown = ", ".join(f"{path} ({reason})" for path, reason in bad_images[:3])
+            self.log(f"  skipped {len(bad_images)} unreadable images this epoch: {shown}"
+                     + (" ..." if len(bad_images) > 3 else ""))
 
     def final_report(self):
         """Validation with the final weights (and the 10-view average with --ten-crop)."""
