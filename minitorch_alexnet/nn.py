@@ -7,6 +7,13 @@ in ``functional``. This is the "Deep Learning from Scratch" layer style::
     layer = Conv2d(3, 96, 11, stride=4, rng=rng)
     y = layer.forward(x)          # layer.cache = what backward needs
     dx = layer.backward(dy)       # fills layer.grads["weight"], layer.grads["bias"]
+
+``AlexNet`` (``model.py``) is built from these modules: one ``Sequential`` per layer of the
+paper's table and per column. Three options exist for it: ``Conv2d.from_arrays`` and
+``Linear.from_arrays`` compute with weights drawn elsewhere (the model draws each layer's full
+weight once and splits it between the columns); ``LRN(groups=2)`` normalises within each half
+of the channels and ``Dropout(groups=2)`` draws each half's mask in turn, so that one device
+holding both columns computes exactly what two devices do.
 """
 import numpy as np
 
@@ -58,13 +65,25 @@ class Conv2d(Module):
         self.params["weight"] = (rng.standard_normal(shape) * weight_std).astype(dtype)
         self.params["bias"] = np.full(out_channels, bias_value, dtype=dtype)
 
+    @classmethod
+    def from_arrays(cls, weight, bias, stride=1, pad=0, groups=1):
+        """A convolution computing with ``weight`` (out, in // groups, k, k) and ``bias``
+        (out,) themselves (not copies; NumPy or CuPy), drawing nothing."""
+        layer = cls.__new__(cls)          # skip __init__: it would draw a random weight
+        Module.__init__(layer)
+        layer.stride, layer.pad, layer.groups = stride, pad, groups
+        layer.params.update(weight=weight, bias=bias)
+        return layer
+
     def forward(self, x):
         y, self.cache = F.conv2d_forward(x, self.params["weight"], self.params["bias"],
                                          self.stride, self.pad, self.groups)
         return y
 
-    def backward(self, dy):
-        dx, self.grads["weight"], self.grads["bias"] = F.conv2d_backward(dy, self.cache)
+    def backward(self, dy, input_grad=True):
+        """dy -> dx, filling ``grads``. ``input_grad=False`` skips dx (returns None): a
+        network's first layer needs no gradient with respect to the images."""
+        dx, self.grads["weight"], self.grads["bias"] = F.conv2d_backward(dy, self.cache, input_grad)
         return dx
 
 
@@ -77,6 +96,15 @@ class Linear(Module):
         rng = np.random.default_rng(rng)
         self.params["weight"] = (rng.standard_normal((out_features, in_features)) * weight_std).astype(dtype)
         self.params["bias"] = np.full(out_features, bias_value, dtype=dtype)
+
+    @classmethod
+    def from_arrays(cls, weight, bias):
+        """A fully connected layer computing with ``weight`` (out, in) and ``bias`` (out,)
+        themselves (not copies), drawing nothing."""
+        layer = cls.__new__(cls)          # skip __init__: it would draw a random weight
+        Module.__init__(layer)
+        layer.params.update(weight=weight, bias=bias)
+        return layer
 
     def forward(self, x):
         y, self.cache = F.linear_forward(x, self.params["weight"], self.params["bias"])
@@ -106,18 +134,28 @@ class Tanh(Module):
 
 
 class LRN(Module):
-    """Local response normalization with the paper's constants by default (alpha not / size)."""
+    """Local response normalization with the paper's constants by default (alpha not / size).
 
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    ``groups=g`` normalises within each of g equal groups of channels: channel c's window never
+    reaches into the next group. AlexNet's two columns on one device use ``groups=2``: x
+    (N, C, H, W) is viewed as (N*g, C/g, H, W), so each image's two halves of the channels
+    are normalised as two separate images, as they were on the paper's two GPUs."""
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, groups=1):
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
 
     def forward(self, x):
-        y, self.cache = F.lrn_forward(x, self.size, self.alpha, self.beta, self.k)
-        return y
+        n, c, h, w = x.shape
+        g = self.groups
+        y, self.cache = F.lrn_forward(x.reshape(n * g, c // g, h, w),
+                                      self.size, self.alpha, self.beta, self.k)
+        return y.reshape(n, c, h, w)
 
     def backward(self, dy):
-        return F.lrn_backward(dy, self.cache)
+        n, c, h, w = dy.shape
+        g = self.groups
+        return F.lrn_backward(dy.reshape(n * g, c // g, h, w), self.cache).reshape(n, c, h, w)
 
 
 class MaxPool2d(Module):
@@ -136,20 +174,40 @@ class MaxPool2d(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout; ``p`` is the probability of zeroing. ``rng`` (a numpy Generator or a
-    seed) draws the masks, one new mask per forward call."""
+    """Inverted dropout; ``p`` is the probability of zeroing. ``rng`` (a numpy Generator, used
+    as it is, or a seed) draws the masks, one new mask per forward call.
 
-    def __init__(self, p=0.5, rng=None):
+    ``groups=g`` draws the mask of (N, units) group by group: all of the first units/g
+    columns' numbers (every image), then the next group's. AlexNet's two columns on one device
+    use ``groups=2``, so one seed gives the masks that two devices, each drawing for its own
+    half in turn, would get. The (N, units) array is viewed as (g, N, units/g) for the draw."""
+
+    def __init__(self, p=0.5, rng=None, groups=1):
         super().__init__()
-        self.p = p
+        self.p, self.groups = p, groups
         self.rng = np.random.default_rng(rng)
 
+    def _by_group(self, x):
+        """(N, units) -> (g, N, units/g): group j's units are x[:, j*units/g:(j+1)*units/g]."""
+        n, units = x.shape
+        return x.reshape(n, self.groups, units // self.groups).transpose(1, 0, 2)
+
+    def _back_from_groups(self, x_by_group):
+        """The inverse of ``_by_group``: (g, N, units/g) -> (N, units)."""
+        g, n, per_group = x_by_group.shape
+        return x_by_group.transpose(1, 0, 2).reshape(n, g * per_group)
+
     def forward(self, x):
-        y, self.cache = F.dropout_forward(x, self.p, self.training, self.rng)
-        return y
+        if self.groups == 1:
+            y, self.cache = F.dropout_forward(x, self.p, self.training, self.rng)
+            return y
+        y, self.cache = F.dropout_forward(self._by_group(x), self.p, self.training, self.rng)
+        return self._back_from_groups(y)
 
     def backward(self, dy):
-        return F.dropout_backward(dy, self.cache)
+        if self.groups == 1:
+            return F.dropout_backward(dy, self.cache)
+        return self._back_from_groups(F.dropout_backward(self._by_group(dy), self.cache))
 
 
 class Sequential(Module):
@@ -185,10 +243,13 @@ class Sequential(Module):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
+    def backward(self, dy, input_grad=True):
+        """dy -> d(input), through the layers in reverse. ``input_grad=False`` asks the first
+        layer (a ``Conv2d``) to skip d(input) and returns None."""
+        for layer in reversed(self.layers[1:]):
             dy = layer.backward(dy)
-        return dy
+        first = self.layers[0]
+        return first.backward(dy) if input_grad else first.backward(dy, input_grad=False)
 
     def __repr__(self):
         return "Sequential(\n" + "\n".join(f"  ({i}) {l!r}" for i, l in enumerate(self.layers)) + "\n)"

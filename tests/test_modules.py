@@ -5,7 +5,11 @@ A module holds ``params``; ``forward`` keeps the cache; ``backward`` returns dx 
 equal the functional pair it wraps; parameter shapes and dtypes follow the constructor
 (grouped weights are (out, in/groups, k, k)); ``train()``/``eval()`` switch dropout on and
 off, also through a ``Sequential``; ``Sequential`` names parameters "<index>.<name>" like
-PyTorch, runs backward in reverse and agrees with centred differences end to end.
+PyTorch, runs backward in reverse and agrees with centred differences end to end. What AlexNet
+builds its columns with: ``from_arrays`` computes with the given arrays themselves;
+``Conv2d.backward(dy, input_grad=False)`` (also through a ``Sequential``) gives the same
+gradients and no dx; ``LRN(groups=2)`` equals LRN on each half of the channels and
+``Dropout(groups=2)`` equals two dropouts drawing for each half in turn.
 Run with ``pytest -m modules``.
 """
 import numpy as np
@@ -163,3 +167,54 @@ def test_zero_grad_gives_zeros_named_like_params():
     net.zero_grad()
     assert set(net.grads) == set(net.params)
     assert all(np.all(g == 0) for g in net.grads.values())
+
+
+# ---- what AlexNet's columns use -------------------------------------------------------------------
+
+def test_from_arrays_computes_with_the_given_arrays():
+    weight, bias = _random((6, 2, 3, 3)), _random((6,), seed=1)
+    conv = nn.Conv2d.from_arrays(weight, bias, stride=2, pad=1, groups=2)
+    assert conv.params["weight"] is weight and conv.params["bias"] is bias
+    x = _random((2, 4, 5, 5), seed=2)
+    np.testing.assert_array_equal(conv.forward(x), F.conv2d_forward(x, weight, bias, 2, 1, 2)[0])
+    fc_weight, fc_bias = _random((5, 12)), _random((5,), seed=1)
+    fc = nn.Linear.from_arrays(fc_weight, fc_bias)
+    assert fc.params["weight"] is fc_weight and fc.grads == {}
+    x = _random((3, 12), seed=2)
+    np.testing.assert_array_equal(fc.forward(x), F.linear_forward(x, fc_weight, fc_bias)[0])
+
+
+def test_backward_without_input_gradient():
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, pad=1, rng=1, dtype=np.float64), nn.ReLU())
+    x = _random((2, 2, 5, 5), dtype=np.float64)
+    dy = _random((2, 4, 5, 5), seed=1, dtype=np.float64)
+    net.forward(x)
+    assert net.backward(dy).shape == x.shape
+    full = dict(net.grads)
+    assert net.backward(dy, input_grad=False) is None
+    for name, grad in full.items():
+        np.testing.assert_array_equal(net.grads[name], grad)
+
+
+def test_grouped_lrn_normalises_each_half_apart():
+    x = _random((2, 8, 4, 4), dtype=np.float64)
+    dy = _random(x.shape, seed=1, dtype=np.float64)
+    layer = nn.LRN(groups=2)
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    for half in (slice(0, 4), slice(4, 8)):
+        alone = nn.LRN()
+        np.testing.assert_array_equal(y[:, half], alone.forward(np.ascontiguousarray(x[:, half])))
+        np.testing.assert_array_equal(dx[:, half], alone.backward(np.ascontiguousarray(dy[:, half])))
+
+
+def test_grouped_dropout_draws_each_half_in_turn():
+    x = _random((3, 10), dtype=np.float64)
+    layer = nn.Dropout(0.5, rng=7, groups=2)
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(x))
+    rng = np.random.default_rng(7)                   # one generator, the first half's draw first
+    for half in (slice(0, 5), slice(5, 10)):
+        alone = nn.Dropout(0.5, rng=rng)
+        np.testing.assert_array_equal(y[:, half], alone.forward(np.ascontiguousarray(x[:, half])))
+        np.testing.assert_array_equal(dx[:, half], alone.backward(np.ones((3, 5))))
