@@ -1,10 +1,14 @@
 """Naive loop implementations of every layer: the oracle the tests compare against.
 
-Written from the formulas alone, without importing ``minitorch_alexnet.functional``, and as
-plainly as possible: one Python loop per index of the formula, no im2col, no cumulative sums,
-no clever slicing. They are slow (fine for the small shapes of the tests) and obviously right,
-which is the point: if the fast code and this code agree on many random shapes, the fast code
-is right too.
+One module for both halves of the package: the CPU layer functions (``tests/test_*.py`` of
+each layer) and our CUDA kernels, compiled for the CPU (``test_kernels_emulated.py``) or run on
+a GPU (``test_gpu.py``).
+
+Written from the formulas alone, without importing ``minitorch_alexnet``, and as plainly as
+possible: one Python loop per index of the formula, no im2col, no cumulative sums, no clever
+slicing. They are slow (fine for the small shapes of the tests) and obviously right, which is
+the point: if the fast code and this code agree on many random shapes, the fast code is right
+too.
 
 All arrays are NCHW NumPy arrays; weights use PyTorch's layouts.
 """
@@ -72,6 +76,11 @@ def tanh(x):
     return np.array([math.tanh(v) for v in x.ravel().tolist()], dtype=x.dtype).reshape(x.shape)
 
 
+def lrn_window(c, size, channels):
+    """Channels j in the window of channel c: c - size//2 .. c + (size-1)//2, clipped."""
+    return range(max(0, c - size // 2), min(channels - 1, c + (size - 1) // 2) + 1)
+
+
 def lrn(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """The paper's formula, alpha NOT divided by size:
 
@@ -80,12 +89,38 @@ def lrn(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     channels = x.shape[1]
     y = np.empty_like(x)
     for c in range(channels):
-        first, last = max(0, c - size // 2), min(channels - 1, c + (size - 1) // 2)
         energy = np.zeros_like(x[:, c])
-        for j in range(first, last + 1):
+        for j in lrn_window(c, size, channels):
             energy += x[:, j] ** 2
         y[:, c] = x[:, c] / (k + alpha * energy) ** beta
     return y
+
+
+def lrn_denominator(x, size, alpha, k):
+    """s[n, c, h, w] = k + alpha * sum_{j in window(c)} x[n, j, h, w]^2, in float64."""
+    x64 = x.astype(np.float64)
+    n_images, channels, h, w = x.shape
+    s = np.empty_like(x64)
+    for n, c, r, q in itertools.product(range(n_images), range(channels), range(h), range(w)):
+        s[n, c, r, q] = k + alpha * sum(x64[n, j, r, q] ** 2 for j in lrn_window(c, size, channels))
+    return s
+
+
+def lrn_backward(dy, x, size, alpha, beta, k):
+    """dx[c] = sum_j dy[j] * d y[j] / d x[c], the Jacobian written out term by term, with
+    d y[j] / d x[c] = [c == j] s[j]^-beta - 2 alpha beta x[j] x[c] s[j]^(-beta-1)."""
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    s = lrn_denominator(x64, size, alpha, k)
+    n_images, channels, h, w = x.shape
+    dx = np.zeros_like(x64)
+    for n, r, q in itertools.product(range(n_images), range(h), range(w)):
+        for j in range(channels):                              # output channel
+            for c in lrn_window(j, size, channels):            # every input channel in its window
+                d = -2.0 * alpha * beta * x64[n, j, r, q] * x64[n, c, r, q] * s[n, j, r, q] ** (-beta - 1)
+                if c == j:
+                    d += s[n, j, r, q] ** -beta
+                dx[n, c, r, q] += dy64[n, j, r, q] * d
+    return dx.astype(x.dtype)
 
 
 def _pool_argmax(x_pad, n, c, top, left, size):
@@ -123,6 +158,30 @@ def max_pool2d_backward(dy, x, size=3, stride=2, pad=0):
     return dx_pad[:, :, pad:pad + h, pad:pad + w]
 
 
+def max_pool2d_argmax(x, size, stride, pad):
+    """(y, argmax) with argmax the pixel h*W + w of each window's maximum in its (n, c)
+    plane of the unpadded input: the form the GPU kernel records."""
+    n_images, channels, h, w = x.shape
+    oh, ow = output_size(h, size, stride, pad), output_size(w, size, stride, pad)
+    x_pad = zero_pad(x, pad, value=-np.inf)
+    y = np.empty((n_images, channels, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n_images, channels, oh, ow), dtype=np.int64)
+    for n, c, r, s in itertools.product(range(n_images), range(channels), range(oh), range(ow)):
+        row, col = _pool_argmax(x_pad, n, c, r * stride, s * stride, size)
+        y[n, c, r, s] = x_pad[n, c, row, col]
+        argmax[n, c, r, s] = (row - pad) * w + (col - pad)        # padded -> unpadded pixel
+    return y, argmax
+
+
+def scatter_to_argmax(dy, argmax, x_shape):
+    """dx of max-pooling from the GPU's argmax: each window's dy added to its pixel."""
+    n_images, channels, h, w = x_shape
+    dx = np.zeros((n_images, channels, h * w), dtype=np.float64)
+    for n, c, r, s in itertools.product(*(range(d) for d in dy.shape)):
+        dx[n, c, argmax[n, c, r, s]] += dy[n, c, r, s]
+    return dx.reshape(x_shape).astype(dy.dtype)
+
+
 def softmax_cross_entropy(logits, labels):
     """Mean over rows of logsumexp(z) - z[t], and its gradient (softmax(z) - onehot(t)) / N.
 
@@ -154,6 +213,18 @@ def im2col(x, kh, kw, stride, pad):
     return cols
 
 
+def col2im(cols, x_shape, kh, kw, stride, pad):
+    """The adjoint of im2col in scatter form: add every cols entry to the pixel it was read from."""
+    n_images, channels, h, w = x_shape
+    oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
+    dx = np.zeros((n_images, channels, h + 2 * pad, w + 2 * pad), dtype=np.float64)
+    for n, c, i, j, r, s in itertools.product(
+        range(n_images), range(channels), range(kh), range(kw), range(oh), range(ow)
+    ):
+        dx[n, c, r * stride + i, s * stride + j] += cols[(c * kh + i) * kw + j, (n * oh + r) * ow + s]
+    return dx[:, :, pad:pad + h, pad:pad + w].astype(cols.dtype)
+
+
 def im2row(x, kh, kw, stride, pad):
     """rows[(n*OH + oh)*OW + ow, (i*KW + j)*C + c] = x_pad[n, c, oh*stride + i, ow*stride + j]."""
     n_images, channels, h, w = x.shape
@@ -167,12 +238,25 @@ def im2row(x, kh, kw, stride, pad):
     return rows
 
 
+def bias_grad(dy):
+    """db[f] = sum of dy (N, F, ...) over every axis but 1, in float64."""
+    axes = tuple(a for a in range(dy.ndim) if a != 1)
+    return dy.astype(np.float64).sum(axis=axes)
+
+
+def distinct_values(shape, dtype, rng):
+    """A shuffled evenly spaced grid: no ties, so a max-pool argmax is unambiguous."""
+    size = int(np.prod(shape))
+    values = np.linspace(-1.0, 1.0, size) if size > 1 else np.zeros(1)
+    return rng.permutation(values).reshape(shape).astype(dtype)
+
+
 # Tolerances for "the fast code equals the reference": relative to the largest entry, like
 # gradcheck.relative_error, so that entries near zero (sums that cancel) do not fail.
 TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
-def assert_matches(actual, expected, dtype=None, scale_at_least=1e-30):
+def assert_close(actual, expected, dtype=None, scale_at_least=1e-30):
     """max|actual - expected| <= tol * max(max|expected|, scale_at_least), tol from the dtype
     of ``actual``. ``scale_at_least`` makes the test absolute for values near zero (a loss of
     1e-16 is as good as 0)."""

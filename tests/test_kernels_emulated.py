@@ -2,7 +2,7 @@
 
 The same kernels/*.cu sources that run on the GPU are built with g++ and the emulation header,
 launched over the same grid and block shape (host.py computes both), and compared with naive
-loop references (tests/kernel_reference.py) in float32 and float64, including sizes that do
+loop references (tests/reference.py) in float32 and float64, including sizes that do
 not fill a block of 256 threads and inputs that are not C-contiguous.
 
 Run just these:  python -m pytest -m kernels tests/test_kernels_emulated.py
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernel_reference as ref
+import reference as ref
 from minitorch_alexnet import functional as F
 from minitorch_alexnet.cuda import host
 
@@ -116,12 +116,12 @@ def test_max_pool(emu, case, dtype):
     rng = np.random.default_rng(4)
     x = ref.distinct_values(shape, dtype, rng)
     y, cache = emu.max_pool2d_forward(x, size, stride, pad)
-    y_ref, argmax_ref = ref.max_pool(x, size, stride, pad)
+    y_ref, argmax_ref = ref.max_pool2d_argmax(x, size, stride, pad)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(cache.argmax, argmax_ref)
     dy = random(y.shape, dtype, seed=5)
     dx = emu.max_pool2d_backward(dy, cache)
-    ref.assert_close(dx, ref.max_pool_backward(dy, argmax_ref, shape), dtype)
+    ref.assert_close(dx, ref.scatter_to_argmax(dy, argmax_ref, shape), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -129,10 +129,10 @@ def test_max_pool_ties_go_to_the_first_maximum(emu, dtype):
     """A constant input: every window's first in-bounds element wins and gets the gradient."""
     x = np.ones((1, 1, 5, 5), dtype=dtype)
     y, cache = emu.max_pool2d_forward(x, 3, 2, 1)
-    _, argmax_ref = ref.max_pool(x, 3, 2, 1)
+    _, argmax_ref = ref.max_pool2d_argmax(x, 3, 2, 1)
     np.testing.assert_array_equal(cache.argmax, argmax_ref)
     dx = emu.max_pool2d_backward(np.ones_like(y), cache)
-    np.testing.assert_array_equal(dx, ref.max_pool_backward(np.ones_like(y), argmax_ref, x.shape))
+    np.testing.assert_array_equal(dx, ref.scatter_to_argmax(np.ones_like(y), argmax_ref, x.shape))
 
 
 def test_max_pool_matches_functional(emu):
@@ -153,10 +153,10 @@ def test_max_pool_shapes(emu, n, c, h, w, size, stride, pad):
         return
     x = ref.distinct_values((n, c, h, w), np.float64, np.random.default_rng(8))
     y, cache = emu.max_pool2d_forward(x, size, stride, pad)
-    y_ref, argmax_ref = ref.max_pool(x, size, stride, pad)
+    y_ref, argmax_ref = ref.max_pool2d_argmax(x, size, stride, pad)
     np.testing.assert_array_equal(y, y_ref)
     dy = random(y.shape, np.float64, seed=9)
-    ref.assert_close(emu.max_pool2d_backward(dy, cache), ref.max_pool_backward(dy, argmax_ref, x.shape), np.float64)
+    ref.assert_close(emu.max_pool2d_backward(dy, cache), ref.scatter_to_argmax(dy, argmax_ref, x.shape), np.float64)
 
 
 # ---- LRN ---------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_lrn(emu, case, dtype):
     shape, size, alpha, beta, k = case
     x = random(shape, dtype)
     y, cache = emu.lrn_forward(x, size, alpha, beta, k)
-    y_ref, _ = ref.lrn(x, size, alpha, beta, k)
+    y_ref = ref.lrn(x.astype(np.float64), size, alpha, beta, k)
     ref.assert_close(y, y_ref, dtype)
     dy = random(shape, dtype, seed=10)
     ref.assert_close(emu.lrn_backward(dy, cache), ref.lrn_backward(dy, x, size, alpha, beta, k), dtype)
