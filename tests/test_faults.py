@@ -50,8 +50,31 @@ def stopped_step(trainer, x, labels):
 
 
 def test_a_good_step_passes(trainer, batch):
-    loss, correct = trainer.train_step(*batch, 0.02)
-    assert math.isfinite(loss) and 0 <= correct <= len(batch[1])
+    """A finite step returns the batch's real loss and number of correct predictions (those of
+    a forward pass recomputed here with the same weights and dropout masks), fills every
+    gradient with finite values, and moves every weight by the first step of the paper's SGD:
+    w <- w - lr (wd w + dL/dw), the velocity starting at zero."""
+    x, labels = batch
+    model, lr, decay = trainer.model, 0.02, trainer.optimizer.weight_decay
+    before = model.state_dict()
+    masks = model.dropout_rng.bit_generator.state
+    logits = model.forward(x, train=True)
+    expected_loss = float(F.softmax_cross_entropy(logits, labels)[0])
+    expected_correct = int((np.asarray(logits).argmax(axis=1) == labels).sum())
+    model.dropout_rng.bit_generator.state = masks           # the step draws the same masks
+
+    loss, correct = trainer.train_step(x, labels, lr)
+
+    assert math.isfinite(loss) and loss == pytest.approx(expected_loss, rel=1e-6)
+    assert correct == expected_correct
+    gradients, after = model.grad_dict(), model.state_dict()
+    assert sorted(gradients) == sorted(before)
+    for name, w in before.items():
+        g = gradients[name]
+        assert np.isfinite(g).all() and np.any(g != 0), f"{name}: gradient not filled"
+        assert not np.array_equal(after[name], w), f"{name} did not move"
+        expected = w.astype(np.float64) - lr * (decay * w.astype(np.float64) + g)
+        np.testing.assert_allclose(after[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 def test_nan_in_the_input_batch(trainer, batch):
