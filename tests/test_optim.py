@@ -14,7 +14,7 @@ Checked:
 - bad settings (lr <= 0, momentum outside [0, 1)) and bad optimizer state raise a ValueError.
   A velocity with more rows than the parameter's pieces is refused too.
 
-Run with ``pytest -m model``.
+Run with ``pytest -m train`` (lesson 10, with the trainer and checkpoints).
 """
 import re
 
@@ -26,7 +26,7 @@ from minitorch_alexnet.backend import to_numpy
 from minitorch_alexnet.model import AlexNet
 from minitorch_alexnet.optim import SGD
 
-pytestmark = pytest.mark.model
+pytestmark = pytest.mark.train
 
 TWO = ("cpu:0", "cpu:1")
 
