@@ -196,6 +196,27 @@ def test_help_lists_every_flag(capsys):
         assert flag in text, flag
 
 
+def test_command_modules_import_only_library_modules():
+    """train, evaluate and predict share code through library modules (run_state, evaluation,
+    backend, ...), never by importing one another."""
+    import ast
+
+    commands = {"train", "evaluate", "predict"}
+    package = os.path.dirname(train.__file__)
+    for name in sorted(commands):
+        with open(os.path.join(package, name + ".py")) as handle:
+            tree = ast.parse(handle.read())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[-1])
+                if not node.module:                             # from . import x, y
+                    imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[-1] for alias in node.names)
+        assert not (imported & (commands - {name})), f"{name}.py imports {imported & commands}"
+
+
 # ---------------------------------------------------------------------------- schedules
 
 def test_plateau_divides_after_patience_epochs():
