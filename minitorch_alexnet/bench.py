@@ -285,7 +285,7 @@ def layer_plan(preset="paper", batch=32):
 
     After each convolution comes a row ``convN.bias``: the bias add and its gradient at that
     convolution's output shape, timed apart (they are already inside the convolution's time)."""
-    make_layers, size, channels = PRESETS[preset]
+    make_layers, size, channels, _ = PRESETS[preset]
     plan = []
     for layer in make_layers(NUM_CLASSES[preset]):
         index = layer.name[-1]
@@ -836,7 +836,7 @@ def torch_alexnet(torch, preset, num_classes):
     """The same network in PyTorch: the table of model.py, grouped convolutions, LRN within each
     column with alpha*size (PyTorch divides alpha by size; the paper does not)."""
     nn = torch.nn
-    make_layers, size, channels = PRESETS[preset]
+    make_layers, size, channels, _ = PRESETS[preset]
 
     class ColumnLRN(nn.Module):
         def __init__(self):
@@ -882,7 +882,7 @@ def torch_train_step(preset, batch, device, num_classes=1000):
     if device == "cuda" and not torch.cuda.is_available():
         return None
     torch.manual_seed(0)
-    _, size, channels = PRESETS[preset]
+    _, size, channels, _ = PRESETS[preset]
     net = torch_alexnet(torch, preset, num_classes).to(device).train()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, channels, size, size, device=device)

@@ -13,17 +13,15 @@ activations only into conv3, fc6, fc7 and fc8; conv2, conv4 and conv5 see their 
     fc7     4096 (2048 + 2048)               both columns  ReLU, dropout 0.5
     fc8     num_classes                      both columns  (softmax in the loss)
 
-On ONE device the two columns are one network whose "own column" layers are grouped
-convolutions (groups=2): filters of the first half see only the first half of the channels.
-With ``devices=(d0, d1)`` column k's parameters, activations and gradients live on device dk,
-and activations cross devices only into conv3, fc6, fc7 and fc8 (fc8 lives on d0).
+Here: that table as data (``paper_layers``, ``small_layers``), the one walk through it
+(``layer_plan``: every operation with its shapes and settings, read by the model, ``summary``
+and both benchmarks), and the model built from it with ``nn`` modules.
 
-Two details make the one-device model exactly the two-column model:
-- LRN normalises within a column's maps (channel c's window never reaches into the other
-  column), as on the paper's two GPUs; on one device the channels are viewed as
-  (N*2, C/2, H, W) for it.
-- Dropout draws its random numbers column by column (all of column 0's units, then column 1's),
-  so one seed gives the same masks on one device and on two.
+On ONE device the two columns are one network whose "own column" layers are grouped
+convolutions (groups=2), LRN normalises within each column's maps and dropout draws column 0's
+numbers first (``nn.LRN``, ``nn.Dropout`` with groups=2): exactly what two devices compute.
+With ``devices=(d0, d1)`` column k's parameters, activations and gradients live on device dk;
+``columns.py`` shows where activations cross (into conv3, fc6, fc7 and fc8; fc8 lives on d0).
 
 Presets: ``"paper"`` (227x227x3 input, the table above) and ``"small"`` for 32x32 or 28x28
 images with 1 or 3 channels (CIFAR-10, Fashion-MNIST), which keeps every ingredient: five
@@ -31,13 +29,18 @@ convolutions (conv2/4/5 grouped), LRN, overlapping pooling, dropout and three FC
 5x5 stride-1 kernels in conv1 and fewer maps. ``width`` scales every layer's maps and units.
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from . import functional as F
-from .backend import device_context, get_array_module, parse_device, to_device, to_numpy
+from . import nn
+from .backend import to_numpy
+from .columns import ColumnExchange, on_device, parse_devices
 from .nonfinite import raise_if_nonfinite
 
+
+# ---- the table ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Conv:
@@ -59,6 +62,7 @@ class FC:
     bias: float         # initial bias (1 in fc6 and fc7)
     dropout: bool = False
     last: bool = False  # fc8: no ReLU, not split into columns, lives on the first device
+    sees: str = "both"  # every fully connected layer reads both columns
 
 
 def scaled(n, width):
@@ -97,23 +101,115 @@ def small_layers(num_classes, width=1.0):
     ]
 
 
+class Preset(NamedTuple):
+    layers: object      # (num_classes, width) -> the table
+    input_size: int
+    in_channels: int
+    num_classes: int    # the benchmarks' class count
+
+
 PRESETS = {
-    # preset: (layer table, input size, input channels)
-    "paper": (paper_layers, 227, 3),
-    "small": (small_layers, 32, 3),
+    "paper": Preset(paper_layers, 227, 3, 1000),
+    "small": Preset(small_layers, 32, 3, 10),
 }
 POOL_SIZE, POOL_STRIDE = 3, 2                       # overlapping pooling, section 3.4
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0   # section 3.3
 DROPOUT_P = 0.5
 WEIGHT_STD = 0.01                                   # weights ~ N(0, 0.01^2), section 5
+COLUMNS = 2                                         # the paper's two GPUs
 
 
-def concat_on(device, parts, axis=1):
-    """Concatenate arrays from any devices on ``device``: the columns' exchange."""
-    with device_context(device):
-        moved = [to_device(p, device) for p in parts]
-        return get_array_module(moved[0]).concatenate(moved, axis=axis)
+# ---- the one walk through the table --------------------------------------------------------------
 
+class Step(NamedTuple):
+    """One operation of the network on one device, as ``layer_plan`` lists them."""
+    name: str           # "conv1", "relu1", "lrn1", "pool1", ..., "fc8", "softmax-xent"
+    kind: str           # "conv", "relu", "lrn", "pool", "fc", "dropout" or "loss"
+    in_shape: tuple     # (N, C, H, W) up to the last pool; (N, features) from fc6 on
+    out_shape: tuple    # () for the loss (a number)
+    settings: dict      # the operation's arguments, see ``layer_plan``
+    layer: object       # the table row (Conv or FC) it belongs to; None for the loss
+
+    def weight_shape(self):
+        """conv: (filters, C / groups, K, K); fc: (units, features); None for the others."""
+        if self.kind == "conv":
+            k = self.settings["kernel"]
+            return (self.settings["filters"], self.in_shape[1] // self.settings["groups"], k, k)
+        if self.kind == "fc":
+            return (self.settings["units"], self.in_shape[1])
+        return None
+
+
+def layer_plan(layers, batch=1, in_channels=None, input_size=None):
+    """Every operation of the one-device network, in forward order, as ``Step`` records.
+
+    ``layers``: a table (``paper_layers(...)``) or a preset's name (its table for its class
+    count; ``in_channels`` and ``input_size`` default to the preset's). Settings by kind:
+
+    conv     filters, kernel, stride, pad, groups (2 for "own column" layers on one device)
+    lrn      size, alpha, beta, k, groups (2: within each column's maps)
+    pool     size, stride, pad
+    fc       units
+    dropout  p, groups (2: column 0's units draw first)
+    relu, loss: none
+
+    A convolution's output side is (H + 2 pad - K) / stride + 1 (``F.output_size``, which
+    raises a ValueError for a too small input). fc6 reads features = C * H * W.
+    """
+    if isinstance(layers, str):
+        preset = PRESETS[layers]
+        layers = preset.layers(preset.num_classes)
+        in_channels, input_size = in_channels or preset.in_channels, input_size or preset.input_size
+    plan, shape = [], (batch, in_channels, input_size, input_size)
+
+    def add(name, kind, out_shape, layer, **settings):
+        nonlocal shape
+        plan.append(Step(name, kind, shape, out_shape, settings, layer))
+        shape = out_shape
+
+    for layer in layers:
+        number = layer.name.removeprefix("conv").removeprefix("fc")
+        if isinstance(layer, Conv):
+            side = F.output_size(shape[2], layer.kernel, layer.stride, layer.pad)
+            add(layer.name, "conv", (batch, layer.maps, side, side), layer, filters=layer.maps,
+                kernel=layer.kernel, stride=layer.stride, pad=layer.pad,
+                groups=COLUMNS if layer.sees == "own" else 1)
+            add(f"relu{number}", "relu", shape, layer)
+            if layer.lrn:
+                add(f"lrn{number}", "lrn", shape, layer, size=LRN_SIZE, alpha=LRN_ALPHA,
+                    beta=LRN_BETA, k=LRN_K, groups=COLUMNS)
+            if layer.pool:
+                side = F.output_size(side, POOL_SIZE, POOL_STRIDE, 0)
+                add(f"pool{number}", "pool", (batch, layer.maps, side, side), layer,
+                    size=POOL_SIZE, stride=POOL_STRIDE, pad=0)
+        else:
+            shape = (batch, int(np.prod(shape[1:])))          # flattened in C, H, W order
+            add(layer.name, "fc", (batch, layer.units), layer, units=layer.units)
+            if not layer.last:
+                add(f"relu{number}", "relu", shape, layer)
+            if layer.dropout:
+                add(f"dropout{number}", "dropout", shape, layer, p=DROPOUT_P, groups=COLUMNS)
+    add("softmax-xent", "loss", (), None)
+    return plan
+
+
+def initial_parameters(step, init, dtype, rng):
+    """The full weight and bias of a conv or fc step, drawn on the host.
+
+    ``init="paper"``: weights ~ N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6, fc7 and 0
+    elsewhere (the table's ``bias``). ``init="he"`` (the small preset's trainer's default):
+    weights ~ N(0, 2 / fan_in), fan_in = C/groups * K * K or features (He et al., 2015), biases
+    0. The paper's scale leaves a network trained for minutes, not days, with gradients so
+    small (1e-8 and less at conv1) that float32 products become slow CPU denormals."""
+    shape = step.weight_shape()
+    fan_in = int(np.prod(shape[1:]))
+    std = WEIGHT_STD if init == "paper" else np.sqrt(2.0 / fan_in)
+    weight = (rng.standard_normal(shape) * std).astype(dtype)
+    bias = np.full(shape[0], step.layer.bias if init == "paper" else 0.0, dtype=dtype)
+    return weight, bias
+
+
+# ---- the model ---------------------------------------------------------------------------------
 
 class AlexNet:
     """AlexNet with the paper's layers, initialisation and optional two-device columns.
@@ -122,99 +218,146 @@ class AlexNet:
     >>> logits = model.forward(images, train=True)        # images (N, 3, 32, 32)
     >>> loss, dlogits = functional.softmax_cross_entropy(logits, labels)
     >>> model.backward(dlogits)                            # fills model.grad_dict()
+
+    ``model.blocks[name]`` holds, for each row of the table, one ``nn.Sequential`` per column
+    that runs it (conv, ReLU, LRN, pool or fc, ReLU, dropout), on that column's device.
     """
 
     def __init__(self, num_classes=1000, preset="paper", seed=0, devices=None, dtype=np.float32,
                  width=1.0, in_channels=None, input_size=None, init="paper"):
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-        make_layers, default_size, default_channels = PRESETS[preset]
-        self.preset, self.num_classes, self.width = preset, num_classes, width
-        self.in_channels = in_channels or default_channels
-        self.input_size = input_size or default_size
-        self.dtype = np.dtype(dtype)
-        self.layers = make_layers(num_classes, width)
-        self.devices = self._parse_devices(devices)
-        self.columns = len(self.devices)
-        self.feature_shape = self._check_sizes()
-        self.seed = seed
-        self.dropout_rng = np.random.default_rng([seed, 1])
-        self.params = {}     # name -> list of arrays, one per column (fc8 and 1-device: one)
-        self.grads = {}
         if init not in ("paper", "he"):
             raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
-        self.init = init
-        self._init_params(np.random.default_rng(seed))
-        self.caches = None
+        table = PRESETS[preset]
+        self.preset, self.num_classes, self.width = preset, num_classes, width
+        self.init, self.seed = init, seed
+        self.in_channels = in_channels or table.in_channels
+        self.input_size = input_size or table.input_size
+        self.dtype = np.dtype(dtype)
+        self.layers = table.layers(num_classes, width)
+        self.plan = layer_plan(self.layers, 1, self.in_channels, self.input_size)
+        self.feature_shape = next(step.out_shape[1:] for step in reversed(self.plan)
+                                  if isinstance(step.layer, Conv))      # (C, H, W) entering fc6
+        self.devices = parse_devices(devices)
+        self.columns = len(self.devices)
+        self.exchange = ColumnExchange(self.devices)
+        self._dropout_rng = np.random.default_rng([seed, 1])
+        self.blocks = self._build_blocks(np.random.default_rng(seed))
+        self._ran_forward = False
         self.check_finite = False   # True: raise FloatingPointError naming the first bad layer
 
-    # ---- construction ------------------------------------------------------------------
-    @staticmethod
-    def _parse_devices(devices):
-        if devices is None:
-            return ["cpu"]
-        if isinstance(devices, str):
-            devices = [devices]
-        devices = list(devices)
-        if len(devices) not in (1, 2):
-            raise ValueError(f"devices must name one device or two (one per column), got {devices}")
-        for d in devices:
-            parse_device(d)
-        return devices
-
-    def _check_sizes(self):
-        """Follow the input size through the table; returns the (C, H, W) entering fc6."""
-        size, channels = self.input_size, self.in_channels
+    def _build_blocks(self, rng):
+        """Each table row's operations as nn modules, one Sequential per column. The weights
+        are drawn full-size in table order, then split between the columns."""
+        blocks = {}
         for layer in self.layers:
-            if isinstance(layer, Conv):
-                size = F.output_size(size, layer.kernel, layer.stride, layer.pad)
-                if layer.pool:
-                    size = F.output_size(size, POOL_SIZE, POOL_STRIDE, 0)
-                channels = layer.maps
-        return channels, size, size
+            steps = [step for step in self.plan if step.layer is layer]
+            weight, bias = initial_parameters(steps[0], self.init, self.dtype, rng)
+            pieces = zip(self.exchange.split_rows(layer, weight), self.exchange.split_rows(layer, bias))
+            blocks[layer.name] = [nn.Sequential(*(self._module(step, w, b) for step in steps))
+                                  for w, b in pieces]
+        return blocks
 
-    def _init_params(self, rng):
-        """Paper initialisation: weights ~ N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6,
-        fc7 and 0 elsewhere. Drawn full-size on the host, then split into columns.
+    def _module(self, step, weight, bias):
+        """The module that runs ``step`` in one column; the conv or fc gets weight and bias.
+        On two devices a column is one group; on one device it holds both (groups=2)."""
+        s = step.settings
+        groups = s.get("groups", 1) if self.columns == 1 else 1
+        if step.kind == "conv":
+            return nn.Conv2d.from_arrays(weight, bias, s["stride"], s["pad"], groups)
+        if step.kind == "fc":
+            return nn.Linear.from_arrays(weight, bias)
+        if step.kind == "lrn":
+            return nn.LRN(s["size"], s["alpha"], s["beta"], s["k"], groups)
+        if step.kind == "pool":
+            return nn.MaxPool2d(s["size"], s["stride"], s["pad"])
+        if step.kind == "dropout":
+            return nn.Dropout(s["p"], self._dropout_rng, groups)
+        return nn.ReLU()
 
-        ``init="he"`` instead draws weights ~ N(0, 2 / fan_in) (He et al., 2015) with all
-        biases 0: the paper's scale leaves a network trained for minutes, not days, with
-        gradients so small (1e-8 and less at conv1) that float32 products fall into the slow
-        denormal range of the CPU. The small preset's trainer uses it by default."""
-        previous, flat = self.in_channels, None
+    def _modules(self):
+        """Every module of every column, in forward order."""
+        return [module for blocks in self.blocks.values() for block in blocks for module in block.layers]
+
+    # ---- forward and backward ------------------------------------------------------------------
+    def forward(self, x, train=True):
+        """x (N, in_channels, input_size, input_size) -> logits (N, num_classes) on the first
+        device. ``train`` turns dropout on."""
+        self._check_input(x)
+        for module in self._modules():
+            module.cache = None                  # free the last step's caches first
+        self._ran_forward = True
+        self._check([x], "the input batch", verb="contains")
+        h = [x]                                  # one array per column (one device: the whole)
         for layer in self.layers:
-            if isinstance(layer, Conv):
-                seen = self.in_channels if layer.sees == "image" else previous
-                inputs_per_filter = seen // 2 if layer.sees == "own" else seen
-                shape = (layer.maps, inputs_per_filter, layer.kernel, layer.kernel)
-                previous = layer.maps
-                outputs = layer.maps
-            else:
-                inputs = flat if flat is not None else int(np.prod(self.feature_shape))
-                shape = (layer.units, inputs)
-                flat = outputs = layer.units
-            fan_in = int(np.prod(shape[1:]))
-            std = WEIGHT_STD if self.init == "paper" else np.sqrt(2.0 / fan_in)
-            weight = (rng.standard_normal(shape) * std).astype(self.dtype)
-            bias = np.full(outputs, layer.bias if self.init == "paper" else 0.0, dtype=self.dtype)
-            self._set(layer, "weight", weight)
-            self._set(layer, "bias", bias)
+            h = self.exchange.inputs(layer, h, x)    # the image, own column, or both columns
+            h = [on_device(device, block.train(train).forward, part) for device, block, part
+                 in zip(self.exchange.devices_for(layer), self.blocks[layer.name], h)]
+            self._check(h, f"the forward pass of {layer.name}")
+        return h[0]
 
-    def _is_split(self, layer):
-        return self.columns == 2 and not (isinstance(layer, FC) and layer.last)
+    def backward(self, dlogits, input_grad=True):
+        """dlogits (N, num_classes) -> d(input); fills the gradients (see ``grad_dict``).
+        ``input_grad=False`` returns None and skips conv1's d(input), which training does not
+        use (the gradient with respect to the image)."""
+        if not self._ran_forward:
+            raise RuntimeError("backward() needs a forward() first")
+        for module in self._modules():
+            module.grads = {}
+        dh = [dlogits]
+        for layer in reversed(self.layers):
+            wanted = input_grad or layer.sees != "image"
+            dh = [on_device(device, block.backward, dy, wanted) for device, block, dy
+                  in zip(self.exchange.devices_for(layer), self.blocks[layer.name], dh)]
+            dh = self.exchange.input_gradients(layer, dh)   # sum where forward gathered
+            grads = [g for block in self.blocks[layer.name] for g in block.layers[0].grads.values()]
+            self._check([d for d in dh if d is not None] + grads, f"the backward pass of {layer.name}")
+        return dh[0]
 
-    def _set(self, layer, kind, full):
-        """Store a full host tensor as per-column pieces (rows k*half..(k+1)*half on dk)."""
-        key = f"{layer.name}.{kind}"
-        if self._is_split(layer):
-            half = full.shape[0] // 2
-            pieces = [full[:half], full[half:]]
-            self.params[key] = [to_device(np.ascontiguousarray(p), d) for p, d in zip(pieces, self.devices)]
-        else:
-            self.params[key] = [to_device(np.ascontiguousarray(full), self.devices[0])]
-        # (callers pass fresh copies: load_state_dict copies, so the caller's arrays stay theirs)
+    def _check_input(self, x):
+        expected = (self.in_channels, self.input_size, self.input_size)
+        if getattr(x, "ndim", 0) != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"x must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}), "
+                             f"got {tuple(getattr(x, 'shape', ()))}")
+        if x.dtype != self.dtype:
+            raise ValueError(f"x must have dtype {self.dtype} (the model's), got {x.dtype}")
 
-    # ---- weights that travel -----------------------------------------------------------
+    def _check(self, arrays, where, verb="produced"):
+        """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
+        if self.check_finite:
+            raise_if_nonfinite(arrays, where, verb)
+
+    # ---- what the modules hold -------------------------------------------------------------------
+    @property
+    def params(self):
+        """"conv1.weight", "conv1.bias", ... -> one array per column (fc8 and one device: one):
+        the arrays the layers compute with, which the optimizer updates in place."""
+        return {f"{name}.{kind}": [block.layers[0].params[kind] for block in blocks]
+                for name, blocks in self.blocks.items() for kind in ("weight", "bias")}
+
+    @property
+    def grads(self):
+        """The gradients of the last ``backward``, keyed and split like ``params`` ({} before)."""
+        return {f"{name}.{kind}": [block.layers[0].grads[kind] for block in blocks]
+                for name, blocks in self.blocks.items() for kind in ("weight", "bias")
+                if kind in blocks[0].layers[0].grads}
+
+    @property
+    def caches(self):
+        """The last forward's caches: layer -> per column, per module (None before one)."""
+        if not self._ran_forward:
+            return None
+        return {name: [[module.cache for module in block.layers] for block in blocks]
+                for name, blocks in self.blocks.items()}
+
+    @property
+    def dropout_rng(self):
+        """The one generator every dropout layer draws from, fc6's masks then fc7's. The
+        layers hold it too: set its ``bit_generator.state`` to replay masks, never replace it."""
+        return self._dropout_rng
+
+    # ---- weights that travel ---------------------------------------------------------------------
     def state_dict(self):
         """PyTorch-style names and layouts (``conv1.weight`` (96, 3, 11, 11), ...), NumPy
         copies, identical for one column or two."""
@@ -222,225 +365,34 @@ class AlexNet:
 
     def grad_dict(self):
         """The gradients of the last ``backward``, same keys and shapes as ``state_dict``."""
-        if not self.grads:
+        grads = self.grads
+        if not grads:
             raise RuntimeError("grad_dict() needs a backward() first")
-        return {k: np.concatenate([to_numpy(g) for g in parts]) for k, parts in self.grads.items()}
+        return {k: np.concatenate([to_numpy(g) for g in parts]) for k, parts in grads.items()}
 
     def load_state_dict(self, state):
-        """Load tensors named and shaped as ``state_dict()``; a missing, extra or wrongly
-        shaped tensor raises a ValueError naming it."""
-        expected = {k: sum(p.shape[0] for p in parts) for k, parts in self.params.items()}
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
+        """Load tensors named and shaped as ``state_dict()`` (copies, split into the columns);
+        a missing, extra or wrongly shaped tensor raises a ValueError naming it."""
+        mine = self.state_dict()
+        missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
         if missing or extra:
             raise ValueError(f"state dict does not match AlexNet: missing {missing}, unexpected {extra}")
-        mine = self.state_dict()
         for key, value in state.items():
             if tuple(np.shape(value)) != mine[key].shape:
                 raise ValueError(f"{key} has shape {tuple(np.shape(value))}, the model expects {mine[key].shape}")
         for layer in self.layers:
             for kind in ("weight", "bias"):
-                key = f"{layer.name}.{kind}"
-                self._set(layer, kind, np.array(to_numpy(state[key]), dtype=self.dtype, copy=True))
+                full = np.array(to_numpy(state[f"{layer.name}.{kind}"]), dtype=self.dtype, copy=True)
+                for block, piece in zip(self.blocks[layer.name], self.exchange.split_rows(layer, full)):
+                    block.layers[0].params[kind] = piece
 
     def parameters(self):
         """(name, column, parameter, gradient) for every piece, on its own device: what an
         optimizer updates."""
+        grads = self.grads
         for key, parts in self.params.items():
             for column, param in enumerate(parts):
-                grad = self.grads[key][column] if key in self.grads else None
-                yield key, column, param, grad
+                yield key, column, param, grads[key][column] if key in grads else None
 
     def num_parameters(self):
         return sum(int(np.prod(p.shape)) for parts in self.params.values() for p in parts)
-
-    # ---- forward -------------------------------------------------------------------------
-    def forward(self, x, train=True):
-        """x (N, in_channels, input_size, input_size) -> logits (N, num_classes) on the first
-        device. ``train`` turns dropout on."""
-        expected = (self.in_channels, self.input_size, self.input_size)
-        if getattr(x, "ndim", 0) != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}), "
-                             f"got {tuple(getattr(x, 'shape', ()))}")
-        if x.dtype != self.dtype:
-            raise ValueError(f"x must have dtype {self.dtype} (the model's), got {x.dtype}")
-        self.caches = {}
-        self._check([x], "the input batch", verb="contains")
-        parts = [x]                      # one array per column (or the whole on one device)
-        for layer in self.layers:
-            if isinstance(layer, Conv):
-                parts = self._conv_forward(layer, parts, x)
-            else:
-                parts = self._fc_forward(layer, parts, train)
-            self._check(parts, f"the forward pass of {layer.name}")
-        return parts[0]
-
-    def _check(self, arrays, where, verb="produced"):
-        """With ``check_finite`` on, raise FloatingPointError if an array holds nan or inf."""
-        if self.check_finite:
-            raise_if_nonfinite(arrays, where, verb)
-
-    def _inputs_for(self, layer, parts, image, column):
-        """What column k reads: the image, its own maps, or both columns' maps."""
-        device = self.devices[column]
-        if layer.sees == "image":
-            return to_device(image, device) if self.columns == 2 else image
-        if self.columns == 1 or layer.sees == "own":
-            return parts[column]
-        return concat_on(device, parts)          # exchange between the columns
-
-    def _conv_forward(self, layer, parts, image):
-        groups = 2 if (layer.sees == "own" and self.columns == 1) else 1
-        outputs, caches = [], []
-        for k, device in enumerate(self.devices):
-            with device_context(device):
-                x = self._inputs_for(layer, parts, image, k)
-                w, b = self.params[f"{layer.name}.weight"][k], self.params[f"{layer.name}.bias"][k]
-                y, conv_cache = F.conv2d_forward(x, w, b, layer.stride, layer.pad, groups)
-                y, relu_cache = F.relu_forward(y)
-                lrn_cache = pool_cache = None
-                if layer.lrn:
-                    y, lrn_cache = self._lrn_forward(y)
-                if layer.pool:
-                    y, pool_cache = F.max_pool2d_forward(y, POOL_SIZE, POOL_STRIDE, 0)
-                outputs.append(y)
-                caches.append((conv_cache, relu_cache, lrn_cache, pool_cache))
-        self.caches[layer.name] = caches
-        return outputs
-
-    def _lrn_forward(self, y):
-        """LRN within each column's maps: on one device view (N, C, H, W) as (N*2, C/2, H, W)."""
-        n, c, h, w = y.shape
-        split = 2 if self.columns == 1 else 1
-        out, cache = F.lrn_forward(y.reshape(n * split, c // split, h, w),
-                                   LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K)
-        return out.reshape(n, c, h, w), cache
-
-    def _fc_forward(self, layer, parts, train):
-        outputs, caches = [], []
-        columns = 1 if layer.last else self.columns
-        for k in range(columns):
-            device = self.devices[k]
-            with device_context(device):
-                x = parts[0] if self.columns == 1 else concat_on(
-                    device, [p.reshape(p.shape[0], -1) for p in parts])
-                w, b = self.params[f"{layer.name}.weight"][k], self.params[f"{layer.name}.bias"][k]
-                y, linear_cache = F.linear_forward(x, w, b)
-                relu_cache = dropout_cache = None
-                if not layer.last:
-                    y, relu_cache = F.relu_forward(y)
-                if layer.dropout:
-                    y, dropout_cache = self._dropout_forward(y, train)
-                outputs.append(y)
-                caches.append((linear_cache, relu_cache, dropout_cache))
-        self.caches[layer.name] = caches
-        return outputs
-
-    def _dropout_forward(self, y, train):
-        """Dropout drawing column 0's numbers first, then column 1's: on one device the
-        (N, units) array is viewed as (2, N, units/2) so the draw order is the same."""
-        if self.columns == 2:
-            return F.dropout_forward(y, DROPOUT_P, train, self.dropout_rng)
-        n, units = y.shape
-        by_column = y.reshape(n, 2, units // 2).transpose(1, 0, 2)
-        out, cache = F.dropout_forward(by_column, DROPOUT_P, train, self.dropout_rng)
-        return out.transpose(1, 0, 2).reshape(n, units), cache
-
-    # ---- backward ------------------------------------------------------------------------
-    def backward(self, dlogits, input_grad=True):
-        """dlogits (N, num_classes) -> d(input); fills the gradients (see ``grad_dict``).
-        ``input_grad=False`` returns None and skips conv1's d(input), which training does not
-        use (the gradient with respect to the image)."""
-        if self.caches is None:
-            raise RuntimeError("backward() needs a forward() first")
-        self.grads = {}
-        dparts = [dlogits]
-        for layer in reversed(self.layers):
-            if isinstance(layer, Conv):
-                dparts = self._conv_backward(layer, dparts, input_grad or layer.sees != "image")
-            else:
-                dparts = self._fc_backward(layer, dparts)
-            self._check([d for d in dparts if d is not None] + self.grads[f"{layer.name}.weight"] + self.grads[f"{layer.name}.bias"],
-                        f"the backward pass of {layer.name}")
-        return dparts[0]
-
-    def _gather(self, pieces_by_column, sizes, axis):
-        """Column k produced the gradient of a concatenation of every column's activations;
-        split it, send piece j to device j, and sum there. ``sizes`` are the pieces' lengths
-        (one piece, the image's gradient, is summed on the first device)."""
-        result = []
-        bounds = np.cumsum([0] + list(sizes))
-        for j, device in enumerate(self.devices[:len(sizes)]):
-            with device_context(device):
-                total = None
-                for grad in pieces_by_column:
-                    index = [slice(None)] * grad.ndim
-                    index[axis] = slice(bounds[j], bounds[j + 1])
-                    piece = to_device(grad[tuple(index)], device)
-                    total = piece if total is None else total + piece
-                result.append(total)
-        return result
-
-    def _conv_backward(self, layer, dparts, input_grad=True):
-        dinputs, dws, dbs = [], [], []
-        for k, device in enumerate(self.devices):
-            conv_cache, relu_cache, lrn_cache, pool_cache = self.caches[layer.name][k]
-            with device_context(device):
-                dy = dparts[k]
-                if layer.pool:
-                    dy = F.max_pool2d_backward(dy, pool_cache)
-                if layer.lrn:
-                    dy = self._lrn_backward(dy, lrn_cache)
-                dy = F.relu_backward(dy, relu_cache)
-                dx, dw, db = F.conv2d_backward(dy, conv_cache, input_grad)
-            dinputs.append(dx)
-            dws.append(dw)
-            dbs.append(db)
-        self.grads[f"{layer.name}.weight"], self.grads[f"{layer.name}.bias"] = dws, dbs
-        if self.columns == 1 or layer.sees == "own":
-            return dinputs
-        if not input_grad:
-            return [None]
-        if layer.sees == "image":
-            return [self._gather(dinputs, [dinputs[0].shape[1]], axis=1)[0]]
-        half = dinputs[0].shape[1] // 2         # "both": each column read both halves
-        return self._gather(dinputs, [half, half], axis=1)
-
-    def _lrn_backward(self, dy, cache):
-        n, c, h, w = dy.shape
-        split = 2 if self.columns == 1 else 1
-        return F.lrn_backward(dy.reshape(n * split, c // split, h, w), cache).reshape(n, c, h, w)
-
-    def _fc_backward(self, layer, dparts):
-        dinputs, dws, dbs = [], [], []
-        columns = 1 if layer.last else self.columns
-        for k in range(columns):
-            linear_cache, relu_cache, dropout_cache = self.caches[layer.name][k]
-            with device_context(self.devices[k]):
-                dy = dparts[k]
-                if layer.dropout:
-                    dy = self._dropout_backward(dy, dropout_cache)
-                if not layer.last:
-                    dy = F.relu_backward(dy, relu_cache)
-                dx, dw, db = F.linear_backward(dy, linear_cache)
-            dinputs.append(dx)
-            dws.append(dw)
-            dbs.append(db)
-        self.grads[f"{layer.name}.weight"], self.grads[f"{layer.name}.bias"] = dws, dbs
-        if self.columns == 1:
-            return dinputs
-        # Every column's input was the concatenation of both columns' (flattened) outputs.
-        if layer.name == "fc6":
-            c, h, w = self.feature_shape
-            half = (c // 2) * h * w
-            shaped = self._gather(dinputs, [half, half], axis=1)
-            return [d.reshape(d.shape[0], c // 2, h, w) for d in shaped]
-        half = dinputs[0].shape[1] // 2
-        return self._gather(dinputs, [half, half], axis=1)
-
-    def _dropout_backward(self, dy, cache):
-        if self.columns == 2:
-            return F.dropout_backward(dy, cache)
-        n, units = dy.shape
-        by_column = dy.reshape(n, 2, units // 2).transpose(1, 0, 2)
-        return F.dropout_backward(by_column, cache).transpose(1, 0, 2).reshape(n, units)

@@ -1,4 +1,4 @@
-"""Lesson 9: the two columns (``model.py``, ``devices=(d0, d1)``).
+"""Lesson 9: the two columns (``model.py`` and ``columns.py``, ``devices=(d0, d1)``).
 
 The paper trained AlexNet on two GPUs, each holding half of every layer's kernels; the columns
 exchange activations only into conv3, fc6, fc7 and fc8. On one device the same network is a
@@ -13,19 +13,17 @@ Checked, with the weights of one seed:
   32x32x3 and 28x28x1 and for a narrow paper network at 227x227x3;
 - several SGD steps on both keep them equal; the optimizer sees two pieces (one per column) of
   every split layer and one of fc8, and keeps one velocity per piece;
-- activations cross between the columns only into conv3, fc6, fc7 and fc8 (``concat_on`` is
+- activations cross between the columns only into conv3, fc6, fc7 and fc8 (``gather_on`` is
   called once per column for conv3, fc6 and fc7 and once for fc8, and never on one device);
 - on a GPU (``pytest -m gpu``, skipped without CUDA): two columns on ("cuda:0", "cuda:0")
   against one-device "cuda:0" and against the CPU.
 
 Run with ``pytest -m model``.
 """
-import inspect
-
 import numpy as np
 import pytest
 
-import minitorch_alexnet.model as model_module
+import minitorch_alexnet.columns as columns_module
 from minitorch_alexnet import functional as F
 from minitorch_alexnet.backend import cuda_available, to_device, to_numpy
 from minitorch_alexnet.model import AlexNet
@@ -166,16 +164,21 @@ def test_sgd_steps_stay_equal(dtype):
 
 
 def test_columns_exchange_only_into_conv3_fc6_fc7_fc8(monkeypatch):
-    """Record which layer asks for the other column's activations."""
-    calls = []
-    original = model_module.concat_on
+    """Record which layer asks for the other column's activations: ``inputs`` notes the layer
+    being fed, ``gather_on`` each device that receives both columns' outputs for it."""
+    calls, feeding = [], []
+    original_inputs, original_gather = columns_module.ColumnExchange.inputs, columns_module.gather_on
 
-    def recording_concat_on(device, parts, axis=1):
-        caller = inspect.currentframe().f_back
-        calls.append((caller.f_locals["layer"].name, device))
-        return original(device, parts, axis)
+    def noting_inputs(exchange, layer, outputs, image):
+        feeding[:] = [layer.name]
+        return original_inputs(exchange, layer, outputs, image)
 
-    monkeypatch.setattr(model_module, "concat_on", recording_concat_on)
+    def recording_gather_on(device, parts, axis=1):
+        calls.append((feeding[0], device))
+        return original_gather(device, parts, axis)
+
+    monkeypatch.setattr(columns_module.ColumnExchange, "inputs", noting_inputs)
+    monkeypatch.setattr(columns_module, "gather_on", recording_gather_on)
     one, two = pair("small-28x28x1", np.float64)
     x, labels = make_batch(one, batch=2)
     forward_backward(two, x, labels, train=True)
