@@ -8,40 +8,37 @@ parameters and about 724 million MACs per 227x227 image.
 import argparse
 import sys
 
-from . import functional as F
-from .model import POOL_SIZE, POOL_STRIDE, AlexNet, Conv
+import numpy as np
+
+from .model import AlexNet
 
 
 def layer_rows(model):
-    """Rows (layer, output shape (C, H, W) or (units,), params per column, MACs per column).
+    """Rows (layer, output shape (C, H, W) or (units,), params per column, MACs per column),
+    read from ``model.plan`` (the table's operations with their shapes).
 
     Per column: a layer split between the columns puts half its kernels in each; fc8 is not
-    split and counts in column 1 only.
+    split and counts in column 1 only. ReLU and dropout share their layer's row.
     """
-    rows = []
-    size, maps = model.input_size, model.in_channels
-    rows.append(("input", (maps, size, size), (0, 0), (0, 0)))
-    state = model.state_dict()
-    for layer in model.layers:
-        weight = state[f"{layer.name}.weight"]
-        params = weight.size + weight.shape[0]
-        if isinstance(layer, Conv):
-            size = F.output_size(size, layer.kernel, layer.stride, layer.pad)
-            maps = layer.maps
-            macs = size * size * weight.shape[0] * weight[0].size
-            rows.append((f"{layer.name} + ReLU", (maps, size, size), (params // 2, params // 2),
-                         (macs // 2, macs // 2)))
-            if layer.lrn:
-                rows.append(("  LRN", (maps, size, size), (0, 0), (0, 0)))
-            if layer.pool:
-                size = F.output_size(size, POOL_SIZE, POOL_STRIDE, 0)
-                rows.append((f"  max-pool {POOL_SIZE}/{POOL_STRIDE}", (maps, size, size), (0, 0), (0, 0)))
-        else:
-            macs = weight.size
-            label = layer.name + (" + ReLU + dropout" if layer.dropout else "")
-            split = (params // 2, params // 2) if not layer.last else (params, 0)
-            split_macs = (macs // 2, macs // 2) if not layer.last else (macs, 0)
-            rows.append((label, (layer.units,), split, split_macs))
+    rows = [("input", model.plan[0].in_shape[1:], (0, 0), (0, 0))]
+    for step in model.plan:
+        out = step.out_shape[1:]
+        if step.kind in ("conv", "fc"):
+            weights = int(np.prod(step.weight_shape()))
+            params = weights + out[0]                    # + one bias per kernel or unit
+            macs = weights * int(np.prod(out[1:]))       # one MAC per weight per output pixel
+            if step.kind == "conv":
+                label = f"{step.name} + ReLU"
+            else:
+                label = step.name + (" + ReLU + dropout" if step.layer.dropout else "")
+            halves = ((params, 0), (macs, 0)) if getattr(step.layer, "last", False) else \
+                ((params // 2, params // 2), (macs // 2, macs // 2))
+            rows.append((label, out, *halves))
+        elif step.kind == "lrn":
+            rows.append(("  LRN", out, (0, 0), (0, 0)))
+        elif step.kind == "pool":
+            label = f"  max-pool {step.settings['size']}/{step.settings['stride']}"
+            rows.append((label, out, (0, 0), (0, 0)))
     return rows
 
 
