@@ -50,13 +50,11 @@ def softmax_cross_entropy(logits, labels):
     if is_cuda(logits):
         return cuda_ops().softmax_cross_entropy(logits, labels)
     shifted = logits - logits.max(axis=1, keepdims=True)
-    exps = np.exp(shifted)                            # every exponent <= 0: no overflow
-    sums = exps.sum(axis=1)
+    log_sum_exp = np.log(np.exp(shifted).sum(axis=1))
     rows = np.arange(n)
-    loss = (np.log(sums) - shifted[rows, labels]).mean(dtype=logits.dtype)
-    # p = exp(shifted) / sum exp(shifted): the same exponentials divided, not taken again
-    dlogits = exps
-    dlogits /= sums[:, None]
+    loss = (log_sum_exp - shifted[rows, labels]).mean(dtype=logits.dtype)
+    probabilities = np.exp(shifted - log_sum_exp[:, None])
+    dlogits = probabilities
     dlogits[rows, labels] -= 1.0
     dlogits /= n
     return np.asarray(loss, dtype=logits.dtype), dlogits
