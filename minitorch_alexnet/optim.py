@@ -73,7 +73,7 @@ class SGD:
             v_block -= np.multiply(g[first:last], lr, out=scratch)        # - lr g
             w[first:last] += v_block
 
-        run_blocks(block, one_block_per_worker(w.size))
+        run_blocks(block, one_block_per_worker(w.size, w.nbytes))
 
     def state_dict(self):
         """Velocities as NumPy arrays named ``velocity/<param>``, laid out like the model's

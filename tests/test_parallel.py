@@ -110,3 +110,10 @@ def test_keep_freed_memory_is_idempotent_and_says_whether_it_applied():
     arrays = [np.ones(2**20, np.float32) for _ in range(3)]
     del arrays
     assert np.zeros(2**22, np.float32).sum() == 0
+
+
+def test_one_pass_layers_split_only_arrays_worth_a_thread(monkeypatch):
+    monkeypatch.setenv("MINITORCH_THREADS", "2")
+    assert _parallel.one_block_per_worker(1000, 4000) == [(0, 1000)]        # under SMALL_BYTES
+    big = _parallel.SMALL_BYTES // 4
+    assert _parallel.one_block_per_worker(big, 4 * big) == [(0, big // 2), (big // 2, big)]

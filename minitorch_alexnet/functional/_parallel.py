@@ -34,10 +34,16 @@ def blocks_of_planes(count, plane_bytes, block_bytes=None):
     return [(first, min(first + per_block, count)) for first in range(0, count, per_block)]
 
 
-def one_block_per_worker(count):
-    """Split ``count`` items into one consecutive range per worker: for a layer that passes
-    over its data once (ReLU, a bias), where cache blocks gain nothing and each block costs a
-    hand-over to a thread."""
+SMALL_BYTES = 1 * 2**20        # below this a one-pass layer runs in the calling thread
+
+
+def one_block_per_worker(count, total_bytes):
+    """Split ``count`` items (``total_bytes`` in all) into one consecutive range per worker:
+    for a layer that passes over its data once (ReLU, a bias), where cache blocks gain nothing
+    and each block costs a hand-over to a thread. Under SMALL_BYTES one range: the hand-over
+    (tens of microseconds) would cost more than the second core saves."""
+    if total_bytes < SMALL_BYTES and not FORCED_BLOCK_BYTES:
+        return [(0, count)]
     return blocks_of_planes(count, 1, block_bytes=count)
 
 

@@ -34,7 +34,7 @@ def relu_forward(x):
     def block(first, last):
         np.maximum(x_flat[first:last], 0, out=y_flat[first:last])     # max(0, x)
 
-    run_blocks(block, one_block_per_worker(x.size))
+    run_blocks(block, one_block_per_worker(x.size, x.nbytes))
     return y, y
 
 
@@ -52,7 +52,7 @@ def relu_backward(dy, cache):
         active = y_flat[first:last] > 0                                  # the mask x > 0
         np.multiply(dy_flat[first:last], active, out=dx_flat[first:last])
 
-    run_blocks(block, one_block_per_worker(y.size))
+    run_blocks(block, one_block_per_worker(y.size, y.nbytes))
     return dx
 
 

@@ -169,7 +169,7 @@ def add_bias(y, b):
     def block(first, last):
         y[first:last] += b_column
 
-    run_blocks(block, one_block_per_worker(y.shape[0]))
+    run_blocks(block, one_block_per_worker(y.shape[0], y.nbytes))
     return y
 
 
@@ -189,7 +189,7 @@ def bias_gradient(dy):
     def block(first, last):
         partial[first] = per_image[first:last].sum(axis=2).sum(axis=0)
 
-    run_blocks(block, one_block_per_worker(n))
+    run_blocks(block, one_block_per_worker(n, dy.nbytes))
     firsts = sorted(partial)
     return sum((partial[first] for first in firsts[1:]), partial[firsts[0]])
 
