@@ -15,6 +15,7 @@ setup(
     python_requires=">=3.10",
     packages=[
         "minitorch_alexnet",
+        "minitorch_alexnet.bench",
         "minitorch_alexnet.functional",
         "minitorch_alexnet.cuda",
         "minitorch_alexnet.data",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minitorch_alexnet import bench, functional
+from minitorch_alexnet.bench import layer_timing, machine
 from minitorch_alexnet.model import AlexNet
 
 pytestmark = pytest.mark.bench
@@ -28,12 +29,12 @@ def numbers(text):
 def quick_references(monkeypatch):
     """Small reference measurements: a 256^3 matrix product and a 1 MiB copy (tests that want
     other sizes patch them again)."""
-    monkeypatch.setattr(bench, "GEMM_SHAPE", (256, 256, 256))
-    monkeypatch.setattr(bench, "COPY_BYTES", 2**20)
+    monkeypatch.setattr(machine, "GEMM_SHAPE", (256, 256, 256))
+    monkeypatch.setattr(machine, "COPY_BYTES", 2**20)
 
 
 def test_layers_table_names_every_layer(capsys, monkeypatch):
-    monkeypatch.setattr(bench, "GEMM_SHAPE", (256, 256, 256))     # keep the reference product quick
+    monkeypatch.setattr(machine, "GEMM_SHAPE", (256, 256, 256))   # keep the reference product quick
     assert bench.main(["layers", "--batch", "2", "--repeat", "1", "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     table = out[out.index("layer "):]
@@ -51,7 +52,7 @@ def test_layers_table_names_every_layer(capsys, monkeypatch):
 
 
 def test_layer_benchmark_keeps_one_ratio_and_share_per_round(monkeypatch):
-    monkeypatch.setattr(bench, "GEMM_SHAPE", (128, 128, 128))
+    monkeypatch.setattr(machine, "GEMM_SHAPE", (128, 128, 128))
     rows, rates, _ = bench.layer_benchmark(batch=1, repeat=1, rounds=3)
     convs = [row for row in rows if row["kind"] == "conv"]
     assert [row["name"] for row in convs] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -63,7 +64,7 @@ def test_layer_benchmark_keeps_one_ratio_and_share_per_round(monkeypatch):
 
 
 def test_cross_core_write_ratio_is_positive_or_unmeasurable(monkeypatch):
-    monkeypatch.setattr(bench, "PROBE_BYTES", 2**16)
+    monkeypatch.setattr(machine, "PROBE_BYTES", 2**16)
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     ratio = bench.cross_core_write_ratio(repeat=2)
     assert ratio is None or (math.isfinite(ratio) and ratio > 0)
@@ -188,11 +189,11 @@ def test_small_preset_plan_follows_the_small_model(monkeypatch):
     plan = bench.layer_plan("small", batch)
     assert [name for name, kind, _, _ in plan if kind != "bias"] == LAYERS
     assert [name for name, kind, _, _ in plan if kind == "bias"] == [f"conv{i}.bias" for i in range(1, 6)]
-    expected = [(kind, shape) for _, kind, shape, _ in plan if kind not in ("bias", "loss")]
-    assert [kind for kind, _ in expected] == [kind for kind, _ in calls]
-    for (kind, shape), (_, model_shape) in zip(expected, calls):
+    expected = [(kind, shape, settings) for _, kind, shape, settings in plan if kind not in ("bias", "loss")]
+    assert [kind for kind, _, _ in expected] == [kind for kind, _ in calls]
+    for (kind, shape, settings), (_, model_shape) in zip(expected, calls):
         if kind == "lrn":      # within each column, as the model does: (N, C, H, W) -> (2N, C/2, H, W)
-            x = bench.layer_inputs("lrn", shape, {}, np.random.default_rng(0), np.float32)["x"]
+            x = bench.layer_inputs("lrn", shape, settings, np.random.default_rng(0), np.float32)["x"]
             assert x.shape == model_shape == (2 * batch, shape[1] // 2) + shape[2:]
         elif kind == "dropout":                       # the model views its units column by column
             assert math.prod(model_shape) == math.prod(shape)
@@ -231,7 +232,7 @@ def test_layers_batch_defaults_to_the_presets(monkeypatch):
         seen.append((preset, batch))
         raise Stop
 
-    monkeypatch.setattr(bench, "layer_benchmark", record)
+    monkeypatch.setattr(layer_timing, "layer_benchmark", record)
     for preset in ("paper", "small"):
         with pytest.raises(Stop):
             bench.main(["layers", "--preset", preset, "--no-torch"])

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from minitorch_alexnet import bench_input
+from minitorch_alexnet.bench import input as bench_input
 
 pytestmark = [pytest.mark.bench, pytest.mark.data]
 
