@@ -1,8 +1,11 @@
 """Per-layer GPU timings of AlexNet at the paper's shapes, through ``minitorch_alexnet.functional``.
 
-``gpu_layer_benchmark(batch=128)`` times every layer's forward and backward pass on CuPy
-arrays (our kernels, cuBLAS for the matrix products unless ``MINITORCH_GEMM=tiled``), and
-reports for each:
+``gpu_layer_benchmark(batch=128)`` times the forward and backward pass of every operation of
+the paper's network (``model.layer_plan``: the walk of the layer table the model is built from,
+in forward order, without the loss; LRN within each column as the model runs it) on CuPy
+arrays (our kernels, cuBLAS for the matrix products unless ``MINITORCH_GEMM=tiled``), on the
+inputs and with the operations of the CPU benchmark (``bench/layers.py``), and reports for
+each:
 
 * milliseconds per forward and per backward pass (CUDA events, after warm-up, averaged);
 * for the memory-bound kernels (max-pool, LRN, ReLU, dropout) the achieved GB/s, counting the
@@ -28,28 +31,15 @@ runs both. Importing this module needs no GPU (CuPy is imported inside the funct
 """
 import argparse
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import backend
+from ..bench.layers import layer_inputs, our_layer_ops, torch_layer_op
+from ..model import layer_plan
 
-# AlexNet's layers (ALEXNET.md): name -> (input shape without the batch, parameters).
-CONV_LAYERS = [
-    # name,   input (C, H, W),  weight (F, C/groups, K, K), stride, pad, groups
-    ("conv1", (3, 227, 227), (96, 3, 11, 11), 4, 0, 1),
-    ("conv2", (96, 27, 27), (256, 48, 5, 5), 1, 2, 2),
-    ("conv3", (256, 13, 13), (384, 256, 3, 3), 1, 1, 1),
-    ("conv4", (384, 13, 13), (384, 192, 3, 3), 1, 1, 2),
-    ("conv5", (384, 13, 13), (256, 192, 3, 3), 1, 1, 2),
-]
-LRN_LAYERS = [("lrn1", (96, 55, 55)), ("lrn2", (256, 27, 27))]
-POOL_LAYERS = [("pool1", (96, 55, 55)), ("pool2", (256, 27, 27)), ("pool5", (256, 13, 13))]
-RELU_LAYERS = [("relu1", (96, 55, 55)), ("relu6", (4096,))]
-DROPOUT_LAYERS = [("dropout6", (4096,))]
-FC_LAYERS = [("fc6", 9216, 4096), ("fc7", 4096, 4096), ("fc8", 4096, 1000)]
-LRN_ARGS = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)
-POOL_ARGS = dict(size=3, stride=2, pad=0)
-
+PRESET = "paper"          # the layers timed: every operation of this preset's network but the loss
 # (M, N, K) of C = A @ B for the GEMM table: fc6 forward, conv2's per-group product, a square
 DEFAULT_GEMM_SIZES = ((128, 4096, 9216), (128, 128 * 27 * 27, 1200), (4096, 4096, 4096))
 
@@ -149,134 +139,83 @@ def _add_torch(row, torch, forward, backward, repeat, warmup):
     row["backward_ratio"] = row["torch_backward_ms"] / row["backward_ms"]
 
 
+def memory_bytes(kind, x, y):
+    """``(forward, backward)``: the fewest bytes a memory-bound kernel must move (every array
+    read or written once), or None for the matrix-product layers and dropout (timed apart)."""
+    item = x.dtype.itemsize
+    if kind == "relu":        # forward reads x, writes y; backward reads dy and y, writes dx
+        return 2 * x.size * item, 3 * x.size * item
+    if kind == "lrn":         # forward reads x, writes y and the scale s; backward reads dy, x, y, s
+        return 3 * x.size * item, 5 * x.size * item
+    if kind == "pool":        # plus one int32 argmax per output, written forward, read backward
+        return (x.size * item + y.size * item + y.size * 4,
+                y.size * item + y.size * 4 + x.size * item)
+    return None
+
+
+@dataclass
+class GpuRun:
+    """What every row of one benchmark run shares."""
+    repeat: int
+    warmup: int
+    peak: float               # GB/s, or None if the driver does not say
+    torch: object             # PyTorch with its CUDA, or None
+    rng: np.random.Generator  # the inputs' random numbers, drawn on the host
+
+
+def time_operation(run, step):
+    """One row: our forward and backward of ``step`` (a ``model.Step``) on the GPU, its GB/s
+    where memory bounds it, and PyTorch's times on the same numbers."""
+    cupy = backend.cupy_module()
+    host_inputs = layer_inputs(step.kind, step.in_shape, step.settings, run.rng, np.float32)
+    arrays = {name: cupy.asarray(array) for name, array in host_inputs.items()}
+    forward, backward_of = our_layer_ops(step.kind, step.settings, arrays)
+    y, cache = forward()
+    dy = cupy.asarray(run.rng.standard_normal(y.shape).astype(np.float32))
+    row = _row(step.name, step.in_shape, forward, lambda: backward_of(dy, cache), run.repeat,
+               run.warmup, memory_bytes(step.kind, arrays["x"], y), run.peak)
+    if step.kind == "dropout":
+        _add_dropout_kernel(row, run, arrays["x"], cache)
+    if run.torch is not None:
+        torch = run.torch
+        tensors = {name: torch.as_tensor(host_inputs[name], device="cuda") for name in arrays}
+        leaves = [tensors[name].requires_grad_() for name in ("x", "w", "b") if name in tensors]
+        torch_forward = torch_layer_op(torch, step.kind, step.settings, tensors)
+        ty, tdy = torch_forward(), torch.as_tensor(backend.to_numpy(dy), device="cuda")
+        _add_torch(row, torch, torch_forward,
+                   lambda: torch.autograd.grad(ty, leaves, tdy, retain_graph=True), run.repeat, run.warmup)
+    return row
+
+
+def _add_dropout_kernel(row, run, x, cache):
+    """Dropout's layer time includes drawing the mask on the host and uploading it; its GB/s
+    is that of the mask-applying kernel alone: reads x and the 1-byte mask, writes y."""
+    cupy = backend.cupy_module()
+    from . import host, loader
+
+    out = cupy.empty_like(x)
+    grid, block = host.grid_1d(x.size)
+    kernel = loader.get_kernel(host.kernel_name("dropout_apply", x.dtype))
+    arguments = (x, cache.mask, out, x.dtype.type(cache.scale), np.int32(x.size))
+    row["kernel_ms"] = time_ms(lambda: kernel(grid, block, arguments), run.repeat, run.warmup)
+    item = x.dtype.itemsize
+    row["forward_gbs"] = row["backward_gbs"] = (2 * item + 1) * x.size / (row["kernel_ms"] / 1e3) / 1e9
+    row["forward_peak_fraction"] = row["backward_peak_fraction"] = \
+        row["forward_gbs"] / run.peak if run.peak else None
+
+
 def gpu_layer_benchmark(batch=128, repeat=20, warmup=3, include_torch=True, gemm_sizes=DEFAULT_GEMM_SIZES):
     """Time every AlexNet layer on the GPU in float32 (see the module docstring)."""
     if os.environ.get("CUPY_TF32", "0") not in ("", "0"):
         raise RuntimeError("unset CUPY_TF32 (or set it to 0): the benchmark compares full fp32")
-    cupy = backend.cupy_module()
-    from .. import functional as F
-    from . import host, loader, ops
+    from . import ops
 
     torch = _torch() if include_torch else None
-    peak = peak_bandwidth_gbs()
-    rng = np.random.default_rng(0)
-    dtype = np.float32
-    item = np.dtype(dtype).itemsize
-
-    def gpu_random(*shape, scale=1.0):
-        return cupy.asarray((rng.standard_normal(shape) * scale).astype(dtype))
-
-    def to_torch(array, grad=False):
-        tensor = torch.as_tensor(backend.to_numpy(array), device="cuda")
-        return tensor.requires_grad_(grad)
-
-    rows = []
-
-    # convolutions
-    for name, (c, h, w), w_shape, stride, pad, groups in CONV_LAYERS:
-        x, weight, bias = gpu_random(batch, c, h, w), gpu_random(*w_shape, scale=0.01), gpu_random(w_shape[0])
-        y, cache = F.conv2d_forward(x, weight, bias, stride=stride, pad=pad, groups=groups)
-        dy = gpu_random(*y.shape)
-        row = _row(name, (batch, c, h, w),
-                   lambda: F.conv2d_forward(x, weight, bias, stride=stride, pad=pad, groups=groups),
-                   lambda: F.conv2d_backward(dy, cache), repeat, warmup)
-        if torch is not None:
-            tx, tw, tb, tdy = to_torch(x, True), to_torch(weight, True), to_torch(bias, True), to_torch(dy)
-            ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad, groups=groups)
-            _add_torch(row, torch,
-                       lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=pad, groups=groups),
-                       lambda: torch.autograd.grad(ty, (tx, tw, tb), tdy, retain_graph=True),
-                       repeat, warmup)
-        rows.append(row)
-
-    # ReLU: forward reads x, writes y; backward reads dy and y, writes dx
-    for name, shape in RELU_LAYERS:
-        x = gpu_random(batch, *shape)
-        y, cache = F.relu_forward(x)
-        dy = gpu_random(*y.shape)
-        row = _row(name, x.shape, lambda: F.relu_forward(x), lambda: F.relu_backward(dy, cache),
-                   repeat, warmup, (2 * x.size * item, 3 * x.size * item), peak)
-        if torch is not None:
-            tx, tdy = to_torch(x, True), to_torch(dy)
-            ty = torch.nn.functional.relu(tx)
-            _add_torch(row, torch, lambda: torch.nn.functional.relu(tx),
-                       lambda: torch.autograd.grad(ty, (tx,), tdy, retain_graph=True), repeat, warmup)
-        rows.append(row)
-
-    # LRN: forward reads x, writes y and the scale s; backward reads dy, x, y, s, writes dx
-    for name, shape in LRN_LAYERS:
-        x = gpu_random(batch, *shape)
-        y, cache = F.lrn_forward(x, **LRN_ARGS)
-        dy = gpu_random(*y.shape)
-        row = _row(name, x.shape, lambda: F.lrn_forward(x, **LRN_ARGS), lambda: F.lrn_backward(dy, cache),
-                   repeat, warmup, (3 * x.size * item, 5 * x.size * item), peak)
-        if torch is not None:
-            tx, tdy = to_torch(x, True), to_torch(dy)
-            # PyTorch divides alpha by size; multiply it back to get the paper's formula
-            args = dict(size=LRN_ARGS["size"], alpha=LRN_ARGS["alpha"] * LRN_ARGS["size"],
-                        beta=LRN_ARGS["beta"], k=LRN_ARGS["k"])
-            ty = torch.nn.functional.local_response_norm(tx, **args)
-            _add_torch(row, torch, lambda: torch.nn.functional.local_response_norm(tx, **args),
-                       lambda: torch.autograd.grad(ty, (tx,), tdy, retain_graph=True), repeat, warmup)
-        rows.append(row)
-
-    # max-pool: forward reads x, writes y and the int32 argmax; backward reads dy, argmax, writes dx
-    for name, shape in POOL_LAYERS:
-        x = gpu_random(batch, *shape)
-        y, cache = F.max_pool2d_forward(x, **POOL_ARGS)
-        dy = gpu_random(*y.shape)
-        forward_bytes = x.size * item + y.size * item + y.size * 4
-        backward_bytes = dy.size * item + y.size * 4 + x.size * item
-        row = _row(name, x.shape, lambda: F.max_pool2d_forward(x, **POOL_ARGS),
-                   lambda: F.max_pool2d_backward(dy, cache), repeat, warmup,
-                   (forward_bytes, backward_bytes), peak)
-        if torch is not None:
-            tx, tdy = to_torch(x, True), to_torch(dy)
-            ty = torch.nn.functional.max_pool2d(tx, kernel_size=3, stride=2)
-            _add_torch(row, torch, lambda: torch.nn.functional.max_pool2d(tx, kernel_size=3, stride=2),
-                       lambda: torch.autograd.grad(ty, (tx,), tdy, retain_graph=True), repeat, warmup)
-        rows.append(row)
-
-    # dropout: the layer (host mask + upload + kernel) and, for GB/s, the kernel alone
-    for name, shape in DROPOUT_LAYERS:
-        x = gpu_random(batch, *shape)
-        y, cache = F.dropout_forward(x, p=0.5, training=True, rng=1)
-        dy = gpu_random(*y.shape)
-        row = _row(name, x.shape, lambda: F.dropout_forward(x, p=0.5, training=True, rng=1),
-                   lambda: F.dropout_backward(dy, cache), repeat, warmup)
-        keep, scale, _ = cache
-        out = cupy.empty_like(x)
-        grid, block = host.grid_1d(x.size)
-        kernel = loader.get_kernel(host.kernel_name("dropout_apply", dtype))
-        kernel_ms = time_ms(lambda: kernel(grid, block, (x, keep, out, dtype(scale), np.int32(x.size))),
-                            repeat, warmup)
-        row["kernel_ms"] = kernel_ms
-        row["forward_gbs"] = row["backward_gbs"] = (2 * item + 1) * x.size / (kernel_ms / 1e3) / 1e9
-        row["forward_peak_fraction"] = row["backward_peak_fraction"] = row["forward_gbs"] / peak if peak else None
-        if torch is not None:
-            tx, tdy = to_torch(x, True), to_torch(dy)
-            ty = torch.nn.functional.dropout(tx, p=0.5, training=True)
-            _add_torch(row, torch, lambda: torch.nn.functional.dropout(tx, p=0.5, training=True),
-                       lambda: torch.autograd.grad(ty, (tx,), tdy, retain_graph=True), repeat, warmup)
-        rows.append(row)
-
-    # fully connected
-    for name, n_in, n_out in FC_LAYERS:
-        x, weight, bias = gpu_random(batch, n_in), gpu_random(n_out, n_in, scale=0.01), gpu_random(n_out)
-        y, cache = F.linear_forward(x, weight, bias)
-        dy = gpu_random(*y.shape)
-        row = _row(name, x.shape, lambda: F.linear_forward(x, weight, bias),
-                   lambda: F.linear_backward(dy, cache), repeat, warmup)
-        if torch is not None:
-            tx, tw, tb, tdy = to_torch(x, True), to_torch(weight, True), to_torch(bias, True), to_torch(dy)
-            ty = torch.nn.functional.linear(tx, tw, tb)
-            _add_torch(row, torch, lambda: torch.nn.functional.linear(tx, tw, tb),
-                       lambda: torch.autograd.grad(ty, (tx, tw, tb), tdy, retain_graph=True), repeat, warmup)
-        rows.append(row)
-
+    run = GpuRun(repeat, warmup, peak_bandwidth_gbs(), torch, np.random.default_rng(0))
+    rows = [time_operation(run, step) for step in layer_plan(PRESET, batch) if step.kind != "loss"]
     info = {
         "device": device_name(), "batch": batch, "dtype": "float32", "repeat": repeat,
-        "peak_gbs": peak, "gemm": ops.get_gemm(),
+        "peak_gbs": run.peak, "gemm": ops.get_gemm(),
         "torch": None if torch is None else f"PyTorch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}",
     }
     gemm_rows = gpu_gemm_benchmark(gemm_sizes, repeat=max(1, repeat // 2), warmup=warmup) if gemm_sizes else []
