@@ -63,13 +63,27 @@ def test_layer_benchmark_keeps_one_ratio_and_share_per_round(monkeypatch):
         assert len(row["round_probes"]) == 3
 
 
-def test_cross_core_write_ratio_is_positive_or_unmeasurable(monkeypatch):
+TWO_CORES = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+@pytest.mark.skipif(not TWO_CORES, reason="needs sched_setaffinity and two usable cores")
+def test_cross_core_write_ratio_with_two_cores_is_positive(monkeypatch):
     monkeypatch.setattr(machine, "PROBE_BYTES", 2**16)
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores = os.sched_getaffinity(0)
     ratio = bench.cross_core_write_ratio(repeat=2)
-    assert ratio is None or (math.isfinite(ratio) and ratio > 0)
-    if cores is not None:                      # the probe pins the main thread, then lets go
-        assert os.sched_getaffinity(0) == cores
+    assert ratio is not None and math.isfinite(ratio) and ratio > 0
+    assert os.sched_getaffinity(0) == cores    # the probe pins the main thread, then lets go
+
+
+def test_cross_core_write_ratio_is_unmeasurable_on_one_core(monkeypatch):
+    monkeypatch.setattr(machine, "PROBE_BYTES", 2**16)
+    pinned = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: pinned.append(cpus), raising=False)
+    assert bench.cross_core_write_ratio(repeat=2) is None
+    assert pinned == []                        # nothing was pinned
+    monkeypatch.delattr(os, "sched_setaffinity")   # a system without it (macOS): also None
+    assert bench.cross_core_write_ratio(repeat=2) is None
 
 
 def test_model_table_has_both_column_layouts(capsys):
