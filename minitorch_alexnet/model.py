@@ -307,8 +307,8 @@ class AlexNet:
             module.grads = {}
         dh = [dlogits]
         for layer in reversed(self.layers):
-            wanted = input_grad or layer.sees != "image"
-            dh = [on_device(device, block.backward, dy, wanted) for device, block, dy
+            need_dx = input_grad or layer.sees != "image"   # d(image) only when asked for
+            dh = [on_device(device, block.backward, dy, need_dx) for device, block, dy
                   in zip(self.exchange.devices_for(layer), self.blocks[layer.name], dh)]
             dh = self.exchange.input_gradients(layer, dh)   # sum where forward gathered
             grads = [g for block in self.blocks[layer.name] for g in block.layers[0].grads.values()]
