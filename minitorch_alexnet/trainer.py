@@ -33,6 +33,7 @@ from .backend import device_context, device_scope, get_array_module, to_device, 
 from .data import DataLoader, Preprocess, build_datasets
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
+from .nonfinite import locate_nonfinite
 from .optim import SGD
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
                         save_run_state)
@@ -204,7 +205,7 @@ class Trainer:
         if not (math.isfinite(loss) and math.isfinite(grad_square)):
             self.model.dropout_rng.bit_generator.state = rng_state
             with device_context(self.device):
-                where = self.model.locate_nonfinite(x_device, labels_device)
+                where = locate_nonfinite(self.model, x_device, labels_device)
             raise TrainingStopped(
                 f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
                 f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
