@@ -117,3 +117,16 @@ def test_one_pass_layers_split_only_arrays_worth_a_thread(monkeypatch):
     assert _parallel.one_block_per_worker(1000, 4000) == [(0, 1000)]        # under SMALL_BYTES
     big = _parallel.SMALL_BYTES // 4
     assert _parallel.one_block_per_worker(big, 4 * big) == [(0, big // 2), (big // 2, big)]
+
+
+def test_blocks_see_the_callers_numpy_error_state(monkeypatch):
+    # np.errstate lives in a context variable: the worker threads must run in the caller's
+    monkeypatch.setenv("MINITORCH_THREADS", "2")
+    seen = []
+
+    def record(first, last):
+        seen.append(np.geterr()["invalid"])
+
+    with np.errstate(invalid="raise"):
+        _parallel.run_blocks(record, [(0, 1), (1, 2), (2, 3)])
+    assert seen == ["raise"] * 3

@@ -9,6 +9,7 @@ the several passes a layer makes over it is read from memory once instead of onc
 Cores: NumPy releases the GIL inside its loops, so blocks given to a pool of threads run on
 all cores at once, as the matrix products (BLAS) already do.
 """
+import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,5 +59,9 @@ def run_blocks(function, blocks):
         return
     if _pool is None or _pool._max_workers != workers:
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layers")
-    for future in [_pool.submit(function, first, last) for first, last in blocks]:
+    # Each block runs in a copy of the caller's context, so that settings kept in context
+    # variables (NumPy's np.errstate, for one) hold in the worker threads as in the caller.
+    futures = [_pool.submit(contextvars.copy_context().run, function, first, last)
+               for first, last in blocks]
+    for future in futures:
         future.result()
