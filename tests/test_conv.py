@@ -136,6 +136,11 @@ def test_unfold_layout_picks_the_longer_copies():
     assert conv_module.unfold_layout(x, 3, 55) == "cols"
     assert conv_module.unfold_layout(x, 48, 27) == "rows"
     assert conv_module.unfold_layout(x, 192, 13) == "rows"
+    # The small preset (32x32 input): conv1 (3 channels, 32 columns) by im2col; conv2 (32
+    # channels per group, 15 columns) and conv3..conv5 (96 to 128, 7 columns) by im2row,
+    # which measured 2x faster for conv2 (both layouts timed on these shapes).
+    assert conv_module.unfold_layout(x, 3, 32) == "cols"
+    assert [conv_module.unfold_layout(x, c, w) for c, w in ((32, 15), (128, 7), (96, 7))] == ["rows"] * 3
 
 
 def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
