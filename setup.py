@@ -25,7 +25,11 @@ setup(
     package_data={"minitorch_alexnet.kernels": ["*.cu", "*.cuh", "*.h"]},
     install_requires=["numpy>=1.23", "pillow>=9", "matplotlib>=3.5", "tqdm>=4.60"],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6"],
+        # nvidia-cuda-nvrtc: libnvrtc alone (no GPU or driver needed; ~58 MB download, ~150 MB
+        # installed), so that tests/test_kernels_compile.py compiles every kernel with NVRTC, the
+        # compiler cupy.RawModule uses, as well as with nvcc. Linux only: no macOS wheel exists.
+        "dev": ["pytest>=7", "hypothesis>=6",
+                "nvidia-cuda-nvrtc>=13,<14; sys_platform == 'linux'"],
         # Pick the wheel that matches the CUDA major version of your driver (nvidia-smi shows it).
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13.6"],
