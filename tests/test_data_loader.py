@@ -151,3 +151,18 @@ def test_too_many_bad_images_raise(tmp_path):
     all_bad = image_folder(tmp_path / "all_bad", n_good=0, n_bad=3)
     loader = DataLoader(all_bad, 2, transform=Preprocess(8, 8), max_bad_fraction=1.0)
     assert collect(loader.epoch(0)) == [] and loader.num_bad == 3  # empty batches not yielded
+
+
+def test_bad_image_budget_covers_the_whole_epoch_after_a_resume(tmp_path):
+    """A loader started at batch k counts against the whole epoch's images, and takes the bad
+    images of batches 0..k-1 (kept by the trainer's checkpoint) as its starting count."""
+    dataset = image_folder(tmp_path, n_good=18, n_bad=2)       # the bad ones: indices 18, 19
+    loader = DataLoader(dataset, 5, seed=0, shuffle=False, transform=Preprocess(8, 8),
+                        max_bad_fraction=0.1)                   # 2 of 20 allowed
+    # From the last batch (5 images, both bad): within the budget of the whole epoch.
+    assert sum(len(y) for _, y in collect(loader.epoch(0, start_batch=3))) == 3
+    assert loader.num_bad == 2                                  # this call's own part
+    # One bad image met before the resume: 3 of the 20 images, over the limit.
+    with pytest.raises(DataError, match=r"^3 of the 20 images of epoch 0 could not be read.*"
+                                        r"first ones: elsewhere\.jpg: gone"):
+        collect(loader.epoch(0, start_batch=3, earlier_bad=[("elsewhere.jpg", "gone")]))

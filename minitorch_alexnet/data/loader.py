@@ -46,9 +46,12 @@ Bad images: a ``BadImageError`` from ``dataset.load`` (truncated, empty, not an 
 skips that image, so its batch comes out one shorter (it is *not* replaced: replacing would
 make batch contents depend on which files are broken elsewhere). A batch whose images are all
 bad is not yielded at all. ``loader.bad_images`` lists the ``(path, reason)`` pairs of the
-current epoch, for the end-of-epoch report. If more than ``max_bad_fraction`` of the images
-scheduled for the epoch (from ``start_batch`` on) are bad, the loader raises ``DataError`` as
-soon as the count passes that limit.
+current epoch met by this call of ``epoch``, for the end-of-epoch report. If more than
+``max_bad_fraction`` of the images of the whole epoch are bad, the loader raises ``DataError``
+as soon as the count passes that limit. After a resume in the middle of an epoch the count
+goes on from where it stood: ``epoch(e, start_batch=k, earlier_bad=pairs)`` takes the bad
+images met in batches 0..k-1 (the trainer keeps them in its checkpoint), so the budget covers
+the whole epoch whether or not the run was interrupted.
 """
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -226,8 +229,11 @@ class DataLoader:
         return x, np.asarray(labels, dtype=np.int64), bad
 
     # ---- an epoch ------------------------------------------------------------------------------
-    def epoch(self, epoch, start_batch=0):
-        """Yield the batches of ``epoch`` from batch ``start_batch`` on (see the module docs)."""
+    def epoch(self, epoch, start_batch=0, earlier_bad=()):
+        """Yield the batches of ``epoch`` from batch ``start_batch`` on (see the module docs).
+        ``earlier_bad``: the ``(path, reason)`` pairs of the bad images met in the batches
+        before ``start_batch`` (by a run that was interrupted); they count against the limit."""
+        earlier_bad = [tuple(item) for item in earlier_bad]
         self.bad_images = []
         order = self.order(epoch)
         draws = self.augmentation_draws(epoch)    # the whole epoch's draws, before any batch
@@ -237,15 +243,16 @@ class DataLoader:
         b = self.batch_size
         # Batch k covers positions [k * B, (k + 1) * B) of `order`, the last one clipped at n.
         chunks = [order[k * b:(k + 1) * b] for k in range(start_batch, n_batches)]
-        scheduled = sum(len(c) for c in chunks)
+        scheduled = min(len(order), n_batches * b)      # the images of the whole epoch
         limit = self.max_bad_fraction * scheduled
 
         def account(bad):
             self.bad_images.extend(bad)
-            if bad and len(self.bad_images) > limit:
-                shown = "; ".join(f"{p}: {r}" for p, r in self.bad_images[:3])
+            met = earlier_bad + self.bad_images
+            if bad and len(met) > limit:
+                shown = "; ".join(f"{p}: {r}" for p, r in met[:3])
                 raise DataError(
-                    f"{len(self.bad_images)} of the {scheduled} images of epoch {epoch} could "
+                    f"{len(met)} of the {scheduled} images of epoch {epoch} could "
                     f"not be read, more than max_bad_fraction={self.max_bad_fraction:g}; "
                     f"first ones: {shown}")
 
