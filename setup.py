@@ -28,8 +28,9 @@ setup(
         # nvidia-cuda-nvrtc: libnvrtc alone (no GPU or driver needed; ~58 MB download, ~150 MB
         # installed), so that tests/test_kernels_compile.py compiles every kernel with NVRTC, the
         # compiler cupy.RawModule uses, as well as with nvcc. Linux only: no macOS wheel exists.
+        # Pinned to 13.0: its PTX is one every CUDA 13 driver runs, should CuPy pick it up.
         "dev": ["pytest>=7", "hypothesis>=6",
-                "nvidia-cuda-nvrtc>=13,<14; sys_platform == 'linux'"],
+                "nvidia-cuda-nvrtc==13.0.*; sys_platform == 'linux'"],
         # Pick the wheel that matches the CUDA major version of your driver (nvidia-smi shows it).
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13.6"],
