@@ -85,6 +85,13 @@ class NVRTC:
     def __init__(self, path):
         self.path = path
         try:
+            # libnvrtc opens its builtins library (libnvrtc-builtins.so.<version>) by name when
+            # it compiles; the wheel puts it beside libnvrtc but on no search path, so load it
+            # first from that folder, globally, where the later lookup finds it.
+            folder = os.path.dirname(path)
+            for name in sorted(os.listdir(folder)):
+                if name.startswith("libnvrtc-builtins.so"):
+                    ctypes.CDLL(os.path.join(folder, name), mode=ctypes.RTLD_GLOBAL)
             lib = ctypes.CDLL(path)
         except OSError as error:
             raise NVRTCNotFound(f"cannot load {path}: {error}") from error
