@@ -7,13 +7,19 @@ training run's preprocessing (mean image, crop size)::
 
     python -m minitorch_alexnet.evaluate runs/builtin-small-20260101-120000
     python -m minitorch_alexnet.evaluate runs/fmnist/checkpoints/last.npz --dataset fashion-mnist --ten-crop
+
+Images of another size than the run's are scaled to its stored size first, so only the
+class names (and their order) must agree with the checkpoint's. Exit
+status: 0 evaluated; 1 the confusion matrix cannot be written; 2 an unusable checkpoint
+(missing, corrupt, another format version) or data set (missing, other classes), with one
+line naming the file and what is wrong.
 """
 import argparse
 import os
 import sys
 
 from .backend import check_device, keep_freed_memory
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, WriteError, writing
 from .data import DATASETS, DataError, build_datasets
 from .evaluation import evaluate, evaluation_loader
 from .run_state import CHECKPOINT_FOLDER, load_model, load_run_state, preprocess_from_checkpoint
@@ -47,10 +53,26 @@ def validation_set(saved, args, stored_size):
     _, val_set = build_datasets(dataset, data_dir, val_dir, seed=config["seed"],
                                 limit_val=args.limit_val, val_fraction=config["val_fraction"],
                                 image_size=stored_size)
-    if list(val_set.classes) != saved.classes:
-        raise ValueError(f"the data set's classes {list(val_set.classes)[:5]}... differ from the "
-                         f"checkpoint's {saved.classes[:5]}...")
+    check_same_classes(saved, list(val_set.classes), f"the {dataset} data set"
+                       + (f" in {val_dir or data_dir}" if (val_dir or data_dir) else ""))
     return dataset, val_set
+
+
+def check_same_classes(saved, classes, where):
+    """Raise ValueError, in one line naming the checkpoint and the data, unless the data set's
+    ``classes`` are the checkpoint's, in the same order (label k must mean the same class)."""
+    if classes == saved.classes:
+        return
+    def shown(names):
+        return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    if sorted(classes) == sorted(saved.classes):
+        problem = "has the same classes in another label order"
+    else:
+        missing = [c for c in saved.classes if c not in classes]
+        problem = (f"has {len(classes)} classes ({shown(classes)})"
+                   + (f" and lacks {shown(missing)}" if missing else ""))
+    raise ValueError(f"{saved.path} was trained on {len(saved.classes)} classes "
+                     f"({shown(saved.classes)}), but {where} {problem}")
 
 
 def confusion_path(args, checkpoint_path):
@@ -87,8 +109,13 @@ def main(argv=None):
     from .plots import plot_confusion
 
     out = confusion_path(args, saved.path)
-    plot_confusion(result["confusion"], saved.classes, out,
-                   title=f"{dataset}: top-1 error {100 * result['top1_error']:.1f}%")
+    try:
+        with writing(out):
+            plot_confusion(result["confusion"], saved.classes, out,
+                           title=f"{dataset}: top-1 error {100 * result['top1_error']:.1f}%")
+    except WriteError as error:                     # a full or read-only disk
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"confusion matrix written to {out}")
     return 0
 

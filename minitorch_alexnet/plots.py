@@ -1,5 +1,11 @@
 """Pictures of a run: learning curves, the conv1 filters (the paper's Figure 3), a confusion
-matrix. matplotlib with the Agg backend (no display needed); every function writes a PNG."""
+matrix. matplotlib with the Agg backend (no display needed); every function writes a PNG.
+
+Each PNG is written under a temporary name and renamed over the old one, so a full or
+read-only disk leaves the previous picture (or none), never half a file; the ``OSError``
+propagates (``checkpoint.writing`` turns it into a message naming the PNG)."""
+import os
+
 import numpy as np
 
 
@@ -10,6 +16,21 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt, figure, path):
+    """Write ``figure`` to ``path`` atomically and close it, also when the write fails."""
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
+                             f".tmp-{os.path.basename(path)}")
+    try:
+        figure.savefig(temporary, dpi=100, format="png")
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    finally:
+        plt.close(figure)
 
 
 def plot_curves(history, path):
@@ -30,8 +51,7 @@ def plot_curves(history, path):
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path)
 
 
 def filter_grid(weight, columns_per_row=8, pad=1):
@@ -63,8 +83,7 @@ def plot_conv1_filters(weight, path, columns=2):
         ax.set_title(f"conv1 kernels, column {k + 1} ({len(block)} filters)")
         ax.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path)
 
 
 def plot_confusion(matrix, classes, path, title="Confusion matrix"):
@@ -85,5 +104,4 @@ def plot_confusion(matrix, classes, path, title="Confusion matrix"):
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] > high / 2 else "black")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path)

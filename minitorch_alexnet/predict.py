@@ -6,6 +6,15 @@ Each image is decoded with Pillow (any mode), brought to the training run's stor
 over the 10 views)::
 
     python -m minitorch_alexnet.predict runs/cats-dogs cat.jpg dog.png
+
+Images need not match the training data: ``data.decode_image`` converts every mode to the
+model's, so a grey photo given to an RGB model is repeated over three channels, an RGBA or
+palette image is composited over white, and a colour image given to a grey (Fashion-MNIST)
+model is turned grey; any size is scaled to the run's stored size.
+
+Exit status: 0 every image classified; 1 some images could not be read (each gets one line,
+``error: PATH: cannot read the image: REASON``, and the others are still classified); 2 the
+checkpoint cannot be used (missing, corrupt, another format version), one line naming it.
 """
 import argparse
 import sys
@@ -42,8 +51,9 @@ def main(argv=None):
     for path in args.images:
         try:
             image = decode_image(path, mode=mode)
-        except (BadImageError, FileNotFoundError, OSError) as error:
-            print(f"{path}: cannot read the image ({error})", file=sys.stderr)
+        except (BadImageError, OSError) as error:
+            reason = error.reason if isinstance(error, BadImageError) else error.strerror or error
+            print(f"error: {path}: cannot read the image: {reason}", file=sys.stderr)
             status = 1
             continue
         if image.ndim == 2:

@@ -107,12 +107,14 @@ def decode_image(path, *, mode="RGB", max_pixels=MAX_PIXELS, draft_size=None):
             to a shorter side of ``draft_size`` anyway).
 
     Raises:
-        BadImageError: the file is missing, empty, truncated, not an image, too large, or in
-            a mode that cannot be converted.
+        BadImageError: the file is missing, a directory, empty, truncated, not an image, too
+            large, or in a mode that cannot be converted.
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
     Image, ImageOps = _pil()
+    if os.path.isdir(path):
+        raise BadImageError(path, "it is a directory, not an image file")
     try:
         size = os.path.getsize(path)
     except OSError as error:
