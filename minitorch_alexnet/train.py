@@ -17,7 +17,7 @@ import os
 import sys
 
 from .backend import check_device, keep_freed_memory
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, WriteError
 from .data import DATASETS, DataError
 from .run_state import holds_a_run, load_run_state
 from .schedule import SCHEDULES
@@ -123,6 +123,10 @@ def resumed_config(saved, args, argv):
 
 
 def main(argv=None):
+    """Run the command; returns the exit status: 0 trained, 1 training stopped (non-finite
+    values, too many unreadable images, or a file of the run that cannot be written: a full
+    or read-only disk, no permission; the last good checkpoint stays intact), 2 unusable
+    arguments, data or checkpoint, 130 interrupted (a checkpoint was saved)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
@@ -147,7 +151,8 @@ def main(argv=None):
         if status == 0:
             trainer.final_report()
         return status
-    except TrainingStopped as error:
+    except (TrainingStopped, WriteError) as error:
+        # WriteError: "cannot write runs/x/checkpoints/last.npz: No space left on device"
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (DataError, CheckpointError, ValueError, FileNotFoundError) as error:

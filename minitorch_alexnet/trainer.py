@@ -30,6 +30,7 @@ from dataclasses import asdict
 
 from . import functional as F
 from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
+from .checkpoint import WriteError, write_text_atomically, writing
 from .data import DataLoader, Preprocess, build_datasets
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
@@ -144,24 +145,26 @@ class Trainer:
     def _write_metrics(self):
         """Rewrite metrics.jsonl from the history (atomically), so that it always agrees with
         the checkpoint, also after a resume."""
-        path = os.path.join(self.config.run_dir, "metrics.jsonl")
-        temporary = path + ".tmp"
-        with open(temporary, "w") as handle:
-            for row in self.history:
-                handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_text_atomically(os.path.join(self.config.run_dir, "metrics.jsonl"),
+                              "".join(json.dumps(row) + "\n" for row in self.history))
 
     def _write_plots(self):
+        """curves.png and conv1_filters.png. A file that cannot be written (full or read-only
+        disk) stops the run like any other write (``WriteError``); a plotting bug only warns."""
         from .plots import plot_conv1_filters, plot_curves
 
-        try:
-            plot_curves(self.history, os.path.join(self.config.run_dir, "curves.png"))
-            plot_conv1_filters(self.model.state_dict()["conv1.weight"],
-                               os.path.join(self.config.run_dir, "conv1_filters.png"))
-        except Exception as error:   # a plot must never cost a run
-            self.log(f"warning: could not write plots ({error})")
+        plots = {"curves.png": lambda path: plot_curves(self.history, path),
+                 "conv1_filters.png": lambda path: plot_conv1_filters(
+                     self.model.state_dict()["conv1.weight"], path)}
+        for name, draw in plots.items():
+            path = os.path.join(self.config.run_dir, name)
+            try:
+                with writing(path):
+                    draw(path)
+            except WriteError:
+                raise
+            except Exception as error:   # a bug in a plot must never cost a run
+                self.log(f"warning: could not draw {path} ({error})")
 
     # ---- the loop ------------------------------------------------------------------------
     def _install_signal_handlers(self):
@@ -219,8 +222,7 @@ class Trainer:
     def run(self):
         c = self.config
         os.makedirs(c.run_dir, exist_ok=True)
-        with open(os.path.join(c.run_dir, "config.json"), "w") as handle:
-            json.dump(asdict(c), handle, indent=2)
+        write_text_atomically(os.path.join(c.run_dir, "config.json"), json.dumps(asdict(c), indent=2))
         self.log(f"training AlexNet ({c.preset} preset, {self.model.num_parameters():,} parameters, "
                  f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}) on "
                  f"{c.dataset}: {len(self.train_set)} training / {len(self.val_set)} validation "
