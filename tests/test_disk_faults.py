@@ -140,3 +140,20 @@ def test_a_failed_checkpoint_leaves_last_and_previous_untouched(tmp_path, monkey
 
     assert run_train(["--resume", str(run_dir), "--workers", "1"])[0] == 0
     h.assert_same_weights(h.final_weights(run_dir), h.final_weights(reference))
+
+
+def test_a_run_directory_that_cannot_be_created(tmp_path, monkeypatch):
+    """A read-only parent folder: one line naming the run directory, status 1."""
+    run_dir = str(tmp_path / "run")
+    real = os.makedirs
+
+    def makedirs(path, *args, **kwargs):
+        if os.path.abspath(str(path)) == run_dir:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", makedirs)
+    status, _, err = run_train(h.tiny_args(run_dir, train=32, val=16, epochs=1))
+    assert status == 1
+    assert "Traceback" not in err
+    assert err == f"error: {run_dir}: Read-only file system\n", err
