@@ -13,19 +13,36 @@ on the CPU and prints the final validation accuracy. Examples::
     python -m minitorch_alexnet.train --resume runs/builtin-small-20260101-120000
 """
 import argparse
+import json
 import os
 import sys
 
 from .backend import check_device, keep_freed_memory
+from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, WriteError
 from .data import DATASETS, DataError
-from .run_state import holds_a_run, load_run_state
+from .run_state import checkpoint_folder, holds_a_run, load_run_state
 from .schedule import SCHEDULES
 from .train_config import TrainConfig, default_run_dir
 from .trainer import Trainer, TrainingStopped
 
 # Flags that may change when a run is resumed; every other setting comes from the checkpoint.
-RESUMABLE_OVERRIDES = ("epochs", "device", "columns", "workers", "progress")
+RESUMABLE_OVERRIDES = ("epochs", "device", "columns", "workers", "progress",
+                       "checkpoint_minutes")
+
+
+class DefaultsOnceFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to a flag's help only where it tells something: not when the help
+    already states its default (the ones that depend on the preset), not for a default of
+    None, and not for on/off switches (whose stored default would read backwards, e.g.
+    "--no-pca (default: True)")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, argparse.SUPPRESS)
+                or action.nargs == 0):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def build_parser():
@@ -35,7 +52,7 @@ def build_parser():
                     "crops and flips, PCA colour augmentation, mean-image subtraction, dropout, "
                     "SGD with momentum 0.9 and weight decay 5e-4, learning rate divided by 10 "
                     "when validation error stops improving.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsOnceFormatter)
     add = p.add_argument
     add("--preset", choices=["small", "paper"], default="small",
         help="'paper': the 227x227 network of the paper; 'small': the same layers scaled for "
@@ -73,6 +90,9 @@ def build_parser():
     add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
     add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
     add("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: once per epoch and on Ctrl-C)")
+    add("--checkpoint-minutes", type=float, default=10.0,
+        help="also checkpoint after the step that ends each this many minutes of training "
+             "(0: off); a resume from it is as exact as from any other checkpoint")
     add("--max-bad-fraction", type=float, default=0.01, help="fail if more than this fraction of images cannot be read")
     add("--run-dir", help="where metrics, plots and checkpoints go (default: runs/DATASET-PRESET-TIME)")
     add("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
@@ -102,11 +122,12 @@ def check_devices(config):
         check_device(device)
 
 
-def resumed_config(saved, args, argv):
-    """The TrainConfig of the run in ``saved`` (a ``run_state.SavedRun``), with the flags that
-    may change on a resume (RESUMABLE_OVERRIDES) taken from the command line; prints a note
-    about the flags typed that it ignores."""
-    config = TrainConfig.from_dict(saved.config)
+def resumed_config(settings, args, argv, checkpoint_path=None):
+    """The TrainConfig of the run whose settings (a dict: a checkpoint's ``config``, or the run's
+    config.json) are ``settings``, with the flags that may change on a resume
+    (RESUMABLE_OVERRIDES) taken from the command line; prints a note about the flags typed that
+    it ignores. ``checkpoint_path``: the checkpoint file read, when --resume names a file."""
+    config = TrainConfig.from_dict(settings)
     given = config_from_args(args)
     typed = flags_given(argv)
     ignored = sorted(set(typed) - set(RESUMABLE_OVERRIDES) - {"resume"})
@@ -118,8 +139,42 @@ def resumed_config(saved, args, argv):
     if "epochs" in typed and config.schedule == "cosine":
         print(f"note: the cosine schedule now spans {config.epochs} epochs from here on")
     # --resume names the run directory, or a checkpoint file inside its checkpoints/ folder
-    config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(saved.path))
+    config.run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(checkpoint_path))
     return config
+
+
+def settings_of_run_without_checkpoint(run_dir):
+    """The settings (run_dir/config.json) of a run stopped before its first checkpoint: one
+    whose folder holds config.json but no checkpoint file at all (a stray temporary file of a
+    write that was killed does not count). None for anything else, so that a run whose
+    checkpoints are all damaged is refused rather than silently started over."""
+    config_path = os.path.join(run_dir, "config.json")
+    folder = checkpoint_folder(run_dir)
+    if not os.path.isfile(config_path) or any(
+            os.path.exists(os.path.join(folder, name)) for name in (ckpt.LAST, ckpt.PREVIOUS)):
+        return None
+    with open(config_path) as handle:
+        return json.load(handle)
+
+
+def resume_trainer(args, argv):
+    """The Trainer that continues the run named by ``--resume``: from its latest good
+    checkpoint, or from the beginning if it was stopped before writing one (a run starts from
+    its seed, so starting it again is as exact as resuming)."""
+    settings = settings_of_run_without_checkpoint(args.resume) if os.path.isdir(args.resume) else None
+    if settings is not None:
+        config = resumed_config(settings, args, argv)
+        check_devices(config)
+        print(f"resuming {config.run_dir} from its beginning: it was stopped before its first "
+              f"checkpoint", flush=True)
+        return Trainer(config)
+    saved = load_run_state(args.resume)
+    config = resumed_config(saved.config, args, argv, saved.path)
+    check_devices(config)
+    position = saved.position
+    print(f"resuming {config.run_dir} from {saved.path}: epoch {position.epoch + 1}, "
+          f"step {position.batches_done}", flush=True)
+    return Trainer(config, resume_from=saved)
 
 
 def main(argv=None):
@@ -132,13 +187,7 @@ def main(argv=None):
     keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
     try:
         if args.resume:
-            saved = load_run_state(args.resume)
-            config = resumed_config(saved, args, argv)
-            check_devices(config)
-            position = saved.position
-            print(f"resuming {config.run_dir} from {saved.path}: epoch {position.epoch + 1}, "
-                  f"step {position.batches_done}", flush=True)
-            trainer = Trainer(config, resume_from=saved)
+            trainer = resume_trainer(args, argv)
         else:
             config = config_from_args(args)
             config.run_dir = config.run_dir or default_run_dir(config)

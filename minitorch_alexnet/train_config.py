@@ -41,6 +41,7 @@ class TrainConfig:
     pca: bool = True
     flip: bool = True
     checkpoint_every: int = 0       # also checkpoint every N steps inside an epoch (0: no)
+    checkpoint_minutes: float = 10.0  # also checkpoint every this many minutes of training (0: no)
     max_bad_fraction: float = 0.01
     run_dir: str = None
     progress: bool = True

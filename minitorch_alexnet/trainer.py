@@ -7,7 +7,10 @@ shifts) is a pure function of the seed and the position in training; dropout mas
 one generator seeded once. A checkpoint stores the position (epoch, batch) and every state that
 evolves (weights, velocities, schedule, the dropout generator's state, metrics). So ``--resume``
 continues exactly where a run stopped, and on the CPU a resumed run ends with the same weights,
-bit for bit, as one that was never interrupted.
+bit for bit, as one that was never interrupted. Checkpoints are written after each epoch, on
+Ctrl-C, every --checkpoint-every steps and every --checkpoint-minutes of training (10 by
+default); which of these wrote one makes no difference to a resume. A run stopped before its
+first checkpoint is started again from its config.json (``train.py``), as exactly.
 
 Beside this file: ``train_config.py`` holds the settings (``TrainConfig``), ``run_state.py``
 what a checkpoint holds and how it is read back, ``evaluation.py`` the top-1 / top-5 errors.
@@ -59,10 +62,14 @@ class Trainer:
     """Builds data, model and optimizer from a TrainConfig and runs training, or resumes it
     from ``resume_from``, a ``run_state.SavedRun`` of the same run."""
 
+    # Seconds, for --checkpoint-minutes: when a checkpoint is due (a test may swap the clock).
+    clock = staticmethod(time.monotonic)
+
     def __init__(self, config: TrainConfig, *, resume_from=None, out=None):
         self.config = config.resolved()
         self.out = out or sys.stdout
         self.stop_requested = False
+        self.last_checkpoint_time = self.clock()
         self._build_data(resume_from)
         self._build_model()
         self.optimizer = SGD(self.model, lr=self.config.lr, momentum=self.config.momentum,
@@ -130,9 +137,21 @@ class Trainer:
         epoch_sums = dict(self.epoch_sums, bad_before_resume=self._epoch_bad_images())
         position = TrainingPosition(self.epoch, self.batches_done, self.global_step, epoch_sums,
                                     self.history)
-        return save_run_state(self.config.run_dir, config=self.config, model=self.model,
+        path = save_run_state(self.config.run_dir, config=self.config, model=self.model,
                               optimizer=self.optimizer, schedule=self.schedule,
                               preprocess=self.preprocess, classes=self.classes, position=position)
+        self.last_checkpoint_time = self.clock()
+        return path
+
+    def _checkpoint_due(self):
+        """After a step: is a checkpoint due? On a stop request, every --checkpoint-every steps,
+        and when --checkpoint-minutes have passed since the last one. (The clock only decides
+        when; the checkpoint holds the exact position, so a resume from it is exact too.)"""
+        c = self.config
+        if self.stop_requested or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
+            return True
+        minutes = c.checkpoint_minutes or 0
+        return minutes > 0 and self.clock() - self.last_checkpoint_time >= 60.0 * minutes
 
     def _restore(self, saved):
         """Continue from a ``SavedRun``: weights, velocities, schedule, dropout generator, and
@@ -222,7 +241,9 @@ class Trainer:
     def run(self):
         c = self.config
         os.makedirs(c.run_dir, exist_ok=True)
+        # Atomic: a run killed before its first checkpoint is resumed from it (train.py).
         write_text_atomically(os.path.join(c.run_dir, "config.json"), json.dumps(asdict(c), indent=2))
+        self.last_checkpoint_time = self.clock()
         self.log(f"training AlexNet ({c.preset} preset, {self.model.num_parameters():,} parameters, "
                  f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}) on "
                  f"{c.dataset}: {len(self.train_set)} training / {len(self.val_set)} validation "
@@ -255,12 +276,14 @@ class Trainer:
 
     def _train_rest_of_epoch(self):
         """SGD steps over the current epoch's batches not done yet, adding to ``epoch_sums``;
-        a checkpoint every --checkpoint-every steps and on a stop request. False if stopped."""
-        c, epoch = self.config, self.epoch
+        a checkpoint whenever ``_checkpoint_due`` says so. False if stopped."""
+        epoch = self.epoch
         bar = self._progress(len(self.train_loader), self.batches_done, epoch)
         started = time.perf_counter()
         try:
-            for x, labels in self.train_loader.epoch(epoch, start_batch=self.batches_done):
+            earlier_bad = self.epoch_sums.get("bad_before_resume", [])
+            for x, labels in self.train_loader.epoch(epoch, start_batch=self.batches_done,
+                                                     earlier_bad=earlier_bad):
                 lr = self.schedule.lr_for_step(epoch, self.batches_done)
                 loss, correct = self.train_step(x, labels, lr)
                 sums = self.epoch_sums
@@ -274,7 +297,7 @@ class Trainer:
                     bar.set_postfix_str(f"loss {sums['loss'] / sums['seen']:.3f} lr {lr:.2g} "
                                         f"{rate:.0f} img/s", refresh=False)
                     bar.update(1)
-                if self.stop_requested or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
+                if self._checkpoint_due():
                     sums["seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
                     self.save_checkpoint()

@@ -64,6 +64,52 @@ def start_training(args, **kwargs):
                             text=True, env=subprocess_env(), cwd=REPO_ROOT, **kwargs)
 
 
+# The test hook of the crash tests, kept out of the package: this program runs the training
+# command with ARGS, but stops for good (sleeps) the n-th time it reaches a moment, after
+# creating the file PAUSE_FILE, so that a test can kill it exactly there. PAUSE is
+# "<moment>:<n>"; the moments: step (before an SGD step), write (a checkpoint's data written
+# under its temporary name, not yet renamed), rotate (last.npz renamed to previous.npz, the
+# new file not yet renamed to last.npz), validation (the epoch's validation computed, its
+# results not yet recorded).
+PAUSING_LAUNCHER = """
+import os, sys, time
+import numpy as np
+from minitorch_alexnet import train, trainer
+moment, _, nth = os.environ["PAUSE"].partition(":")
+reached_count = [0]
+def reached(name):
+    if name == moment:
+        reached_count[0] += 1
+        if reached_count[0] == int(nth):
+            open(os.environ["PAUSE_FILE"], "w").close()
+            time.sleep(600)
+def pause_after(name, function, when=lambda *a: True):
+    def wrapped(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if when(*args):
+            reached(name)
+        return result
+    return wrapped
+step = trainer.Trainer.train_step
+def paused_step(self, *args):
+    reached("step")
+    return step(self, *args)
+trainer.Trainer.train_step = paused_step
+np.savez = pause_after("write", np.savez)
+os.replace = pause_after("rotate", os.replace, lambda src, dst: str(dst).endswith("previous.npz"))
+trainer.evaluate = pause_after("validation", trainer.evaluate)
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def start_paused_training(args, pause, pause_file):
+    """Start the training command in a process that stops for good at ``pause`` (see
+    PAUSING_LAUNCHER) after creating ``pause_file``."""
+    env = dict(subprocess_env(), PAUSE=pause, PAUSE_FILE=str(pause_file))
+    return subprocess.Popen([sys.executable, "-c", PAUSING_LAUNCHER, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+
+
 # ---------------------------------------------------------------------------- data formats
 
 def write_cifar(root, n=8, seed=0):

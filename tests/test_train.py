@@ -196,6 +196,28 @@ def test_help_lists_every_flag(capsys):
         assert flag in text, flag
 
 
+def test_help_states_each_default_once(capsys):
+    """Each flag's help names its default at most once, and never as "(default: None)" (the
+    flags without a fixed default explain theirs in words)."""
+    import re
+
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    text = capsys.readouterr().out
+    # One entry per flag: its lines joined, so that a default wrapped onto the next line counts.
+    entries = re.split(r"\n(?=  -)", text.split("options:", 1)[1])
+    assert len(entries) > 30
+    for line in text.splitlines():
+        assert line.lower().count("default") <= 1, line
+    for entry in entries:
+        words = " ".join(entry.split())
+        assert "(default: None)" not in words, words
+        if "(default:" in words:                       # appended: the help said none before
+            before = words[:words.index("(default:")].lower()
+            assert "default" not in before, words
+    assert "(default: 10.0)" in " ".join(text.split())     # --checkpoint-minutes
+
+
 def test_command_modules_import_only_library_modules():
     """train, evaluate and predict share code through library modules (run_state, evaluation,
     backend, ...), never by importing one another."""
