@@ -5,7 +5,9 @@ size than the checkpoint's, a checkpoint of an unknown format version. Each fail
 line on stderr naming the file and what is wrong, with no traceback; status 2 for an unusable
 checkpoint or data set, 1 for images predict cannot read (the others are still classified)."""
 import contextlib
+import errno
 import io
+import os
 
 import numpy as np
 import pytest
@@ -176,3 +178,20 @@ def test_grey_and_rgba_images_are_converted_for_an_rgb_model(run_dir, tmp_path):
     shown, expected = top_classes(run_dir, tmp_path / "rgba.png"), top_classes(run_dir, tmp_path / "over_white.png")
     assert [line.split()[-1] for line in shown] == [line.split()[-1] for line in expected]
 
+
+
+def test_a_confusion_matrix_that_cannot_be_written(run_dir, tmp_path, monkeypatch):
+    """A full disk when evaluate writes its PNG: status 1, one line naming the PNG."""
+    real = os.replace
+
+    def replace(source, destination, *args, **kwargs):
+        if str(destination).endswith("confusion.png"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = str(tmp_path / "confusion.png")
+    status, _, err = evaluate(run_dir, "--confusion", out)
+    assert status == 1
+    assert one_error_line(err) == f"error: cannot write {out}: No space left on device"
+    assert os.listdir(tmp_path) == []                  # no temporary PNG left behind
