@@ -12,9 +12,10 @@ model's, so a grey photo given to an RGB model is repeated over three channels, 
 palette image is composited over white, and a colour image given to a grey (Fashion-MNIST)
 model is turned grey; any size is scaled to the run's stored size.
 
-Exit status: 0 every image classified; 1 some images could not be read (each gets one line,
-``error: PATH: cannot read the image: REASON``, and the others are still classified); 2 the
-checkpoint cannot be used (missing, corrupt, another format version), one line naming it.
+Exit status: 0 every image classified; 2 bad input: some images could not be read (each gets
+one line, ``error: PATH: cannot read the image: REASON``, and the others are still
+classified), or the checkpoint cannot be used (missing, corrupt, another format version), one
+line naming it.
 """
 import argparse
 import sys
@@ -54,7 +55,7 @@ def main(argv=None):
         except (BadImageError, OSError) as error:
             reason = error.reason if isinstance(error, BadImageError) else error.strerror or error
             print(f"error: {path}: cannot read the image: {reason}", file=sys.stderr)
-            status = 1
+            status = 2
             continue
         if image.ndim == 2:
             image = image[:, :, None]

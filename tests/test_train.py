@@ -120,7 +120,7 @@ def test_predict_top5_and_missing_image(builtin_run, tmp_path):
 
     missing = str(tmp_path / "nowhere.jpg")
     status, out, err = run_main(predict_cli, [str(run_dir), missing, picture])
-    assert status == 1
+    assert status == 2                               # bad input, like every other command
     assert f"{missing}: cannot read the image" in err
     assert f"{picture}:" in out                      # the readable image is still classified
 
