@@ -132,14 +132,17 @@ def keep_freed_memory():
     ones instead of handing it back to the system; True if it took the settings.
 
     Why: every training step allocates the same large arrays (activations, caches, gradients)
-    and frees them again. By default glibc gives each block of 32 MiB or less that it had to
-    map back to the system when it is freed and maps fresh pages for the next one, and the
-    first write to a fresh page costs a page fault: for AlexNet's small preset that is a
-    tenth of a training step. With a high trim threshold freed memory stays in the process and
-    the next step's arrays reuse pages that are already mapped. Blocks over 32 MiB are still
-    mapped afresh (glibc allows no higher threshold). PyTorch reaches the same end with its
-    caching allocator; the command-line programs call this once at start. Elsewhere (macOS,
-    musl) it does nothing and returns False.
+    and frees them again. By default glibc maps pages of their own for a block above its mmap
+    threshold (128 KiB at first, raised as blocks are freed, at most 32 MiB) and unmaps them
+    when the block is freed, and it hands the free top of its heap back to the system beyond
+    its trim threshold (128 KiB). The next step's arrays then get fresh pages, and the first
+    write to a fresh page costs a page fault: for AlexNet's small preset that is a tenth of a
+    training step. Here the mmap threshold is set to 32 MiB, so every smaller block comes from
+    the heap, and the trim threshold so high that freed heap memory stays in the process: the
+    next step's arrays reuse pages that are already mapped. Blocks over 32 MiB are still
+    mapped afresh (glibc allows no higher mmap threshold). PyTorch reaches the same end with
+    its caching allocator; the command-line programs call this once at start. Elsewhere
+    (macOS, musl) it does nothing and returns False.
     """
     global _kept_freed_memory
     if _kept_freed_memory is None:

@@ -45,6 +45,9 @@ def one_block_per_worker(count, total_bytes):
     (tens of microseconds) would cost more than the second core saves."""
     if total_bytes < SMALL_BYTES and not FORCED_BLOCK_BYTES:
         return [(0, count)]
+    # Each item counted as 1 byte with room for all ``count`` in a block: the cache limit
+    # never binds, and blocks_of_planes' cap of ceil(count / workers) items per block is
+    # what splits the range, one block per worker.
     return blocks_of_planes(count, 1, block_bytes=count)
 
 

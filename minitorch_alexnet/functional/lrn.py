@@ -31,7 +31,9 @@ How the CPU computes it (equal to the formulas above, only faster)
   product and a reciprocal, which the processor does many times faster than a general power
   (exp(-beta * log s)). Other betas use the power.
 - The forward pass keeps s^(-beta) in the cache, so backward does not compute it again.
-- Every step writes into an array made once (``out=``, ``*=``), never into a temporary.
+- The steps write in place (``out=``, ``*=``) into y, s, s_pow and dx, made once for the
+  whole batch; the only temporaries (a^2, s^(1/4), and t and its window sum in backward) are
+  the size of one block.
 """
 import numpy as np
 
