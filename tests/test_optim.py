@@ -223,7 +223,7 @@ def test_update_in_blocks_equals_the_whole_array_update_bit_for_bit():
         velocity = rng.standard_normal(param.shape).astype(np.float32)
         expected_w, expected_v = param.copy(), velocity.copy()
         plain._update(expected_w, grad, expected_v)
-        with one_item_per_block(64):                   # 16 entries a block: many blocks
+        with one_item_per_block(64):                   # 64 entries a block: many blocks
             blocked._update_in_blocks(param, grad, velocity)
         assert not np.array_equal(param, start)
         np.testing.assert_array_equal(param, expected_w)

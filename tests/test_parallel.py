@@ -49,7 +49,6 @@ def test_run_blocks_calls_every_block_and_reraises(monkeypatch):
 
 def test_forcing_small_blocks_splits_every_layer(monkeypatch):
     # the tests' one_item_per_block must reach every call site, whatever block size it asks for
-    from blocks import one_item_per_block
     calls = []
     original = _parallel.run_blocks
     monkeypatch.setattr(_parallel, "run_blocks", lambda f, blocks: (calls.append(len(blocks)), original(f, blocks)))
