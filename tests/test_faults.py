@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-import minitorch_alexnet.functional._checks as checks
+import minitorch_alexnet.checks as checks
 import minitorch_alexnet.model as model_module
 from minitorch_alexnet import checkpoint as ckpt
 from minitorch_alexnet import functional as F
