@@ -6,10 +6,11 @@
   ``OPERATIONS`` (name -> host function) that ``ops`` and ``emulate`` are both made from.
 - ``ops``: the operations on CuPy arrays, called by ``minitorch_alexnet.functional``.
 - ``emulate``: the same kernels compiled for the CPU with g++, on NumPy arrays.
+- ``nvrtc``: compiles the kernels' source with NVRTC, as CuPy does, without a GPU (the tests).
+- ``bench``: per-layer GPU timings of AlexNet (``gpu_layer_benchmark``).
 
 The caches the kernels' forward passes return are the CPU path's classes
 (``minitorch_alexnet.caches``), and the shape checks are shared too (``minitorch_alexnet.checks``).
-- ``bench``: per-layer GPU timings of AlexNet (``gpu_layer_benchmark``).
 
 Importing this package never imports CuPy.
 """
