@@ -40,7 +40,7 @@ list of names), ``__len__`` and ``load(index) -> (image, label)``: image a uint8
 - ``DataLoader(dataset, batch_size, *, shuffle=None, seed=0, transform=None, train=True,
   ten_crop=False, num_workers=2, drop_last=False, prefetch=2, max_bad_fraction=0.01,
   batch_path=None, max_stored_bytes=2 GiB)`` with ``len(loader)``,
-  ``loader.epoch(epoch, start_batch=0)``, ``loader.augmentation_draws(epoch)``,
+  ``loader.epoch(epoch, start_batch=0, earlier_bad=())``, ``loader.augmentation_draws(epoch)``,
   ``loader.bad_images``
 - errors: ``DataError`` (a ``ValueError``), ``BadImageError(path, reason)`` (a ``DataError``)
 
