@@ -115,6 +115,8 @@ def _pool_planes(planes, size, stride, y, argmax):
     window_max = np.empty(row_max_phases[0].size, dtype=planes.dtype)  # (P, tall, wide)
     best_i = np.empty(row_max_phases[0].size, dtype=np.uint8)
     _first_maximum(_shifted(row_max_phases, size, stride, wide), window_max, best_i)
+    # best_j is split and shifted exactly like row_max, so its candidate i at an output is the
+    # j* of window row i; the winner's j* is candidate i* of them.
     winner_j = _pick(best_i, _shifted(best_j_phases, size, stride, wide))
 
     def real(grid):
@@ -122,7 +124,8 @@ def _pool_planes(planes, size, stride, y, argmax):
         return grid.reshape(count, tall, wide)[:, :out_h, :out_w]
 
     y[...] = real(window_max)
-    # argmax = (plane*H + oh*stride + i*)*W + ow*stride + j*, built up in place
+    # argmax = (plane*H + oh*stride + i*)*W + ow*stride + j*, built up in place (H and W are
+    # the padded sizes: the planes arrive padded)
     argmax[...] = real(best_i)
     argmax += (stride * np.arange(out_h, dtype=np.intp))[:, None]       # + oh*stride
     argmax += (h * np.arange(count, dtype=np.intp))[:, None, None]      # + plane*H
