@@ -6,8 +6,9 @@ tanh:  y = tanh(x),    dy/dx = 1 - tanh(x)^2 = 1 - y^2   (so the cache keeps y)
 tanh saturates: for |x| > 3 its derivative is below 0.01 and gradients vanish; ReLU passes
 the gradient unchanged wherever the unit is active, which is why it trains several times faster.
 
-On the CPU ReLU splits the elements into one block per core (``_parallel``): each block
-is the same formula on a slice of the flattened array, so the result is the same.
+On the CPU ReLU splits the elements of an array over 1 MiB into one block per core
+(``_parallel``): each block is the same formula on a slice of the flattened array, so the
+result is the same.
 """
 import numpy as np
 
