@@ -31,11 +31,12 @@ import time
 import numpy as np
 
 from .. import functional as F
-from ..backend import cupy_module, device_context, keep_freed_memory, parse_device, to_device
+from ..backend import device_context, keep_freed_memory, to_device
 from ..data import DataLoader
 from ..model import PRESETS
 from ..train_config import TrainConfig
 from ..trainer import Trainer
+from .machine import synchronize
 
 TARGET_RATIO = 0.9
 HELP = "the input pipeline beside the bare training step: loader, steps, trainer loop"
@@ -53,13 +54,6 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=2, help="the trainer's --workers")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     return parser
-
-
-def _synchronize(device):
-    """Wait until the GPU has finished its queued work (nothing to do on the CPU)."""
-    kind, index = parse_device(device)
-    if kind == "cuda":
-        cupy_module().cuda.Device(index).synchronize()
 
 
 def build_trainer(args):
@@ -98,7 +92,7 @@ def time_bare_steps(trainer, x, labels, steps):
             _, dlogits = F.softmax_cross_entropy(logits, labels)
             model.backward(dlogits, input_grad=False)
         optimizer.step()
-        _synchronize(device)
+        synchronize([device])
 
     step()
     start = time.perf_counter()
@@ -118,7 +112,7 @@ def time_trainer_loop(trainer, epoch, steps):
         for k in range(1, steps + 1):
             x, labels = next(batches)
             trainer.train_step(x, labels, trainer.schedule.lr_for_step(epoch, k))
-        _synchronize(trainer.device)
+        synchronize([trainer.device])
         return time.perf_counter() - start
     finally:
         batches.close()                       # stops the loader's threads

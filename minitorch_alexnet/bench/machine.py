@@ -7,7 +7,8 @@ is compared with.
 - ``copy_bandwidth_samples``: ``np.copyto`` of ``COPY_BYTES``, the memory-bound layers' yardstick;
 - ``cross_core_write_ratio``: whether the two cores share a cache just now (a virtual machine
   can change that while the program runs, and the memory-bound steps change speed with it);
-- ``median_seconds``: how one function is timed, and ``import_torch``: PyTorch, if it imports.
+- ``median_seconds``: how one function is timed, ``synchronize``: waiting for the GPUs before
+  reading the clock, and ``import_torch``: PyTorch, if it imports.
 
 Timings on a shared machine are noisy: every figure is the median of several runs, and the
 ratios compare numbers measured in the same run.
@@ -93,6 +94,16 @@ def machine_header(title):
         f"BLAS: {blas_description()}",
         f"environment: {env}",
     ]
+
+
+def synchronize(devices):
+    """Wait until every GPU among ``devices`` (names such as "cuda:0" or "cpu") has finished
+    its queued work, so that a clock read next includes it (nothing to do on the CPU)."""
+    from ..backend import cupy_module, parse_device
+    for device in devices:
+        kind, index = parse_device(device)
+        if kind == "cuda":
+            cupy_module().cuda.Device(index).synchronize()
 
 
 def median_seconds(function, repeat, warmup=1):

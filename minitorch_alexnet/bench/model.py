@@ -17,7 +17,7 @@ import numpy as np
 from .. import functional as F
 from ..model import PRESETS, AlexNet, layer_plan
 from ..optim import SGD
-from .machine import machine_header
+from .machine import machine_header, synchronize
 
 MODEL_RATIO_TARGET = 1.3              # whole training steps: our images/s over PyTorch's
 
@@ -49,15 +49,6 @@ def _peak_rss_mib():
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
-def _synchronize(devices):
-    from ..backend import cupy_module, parse_device
-    for device in devices:
-        kind, index = parse_device(device)
-        if kind == "cuda":
-            with cupy_module().cuda.Device(index):
-                cupy_module().cuda.Device(index).synchronize()
-
-
 def our_train_step(preset, batch, devices, num_classes=1000, seed=0):
     """A full training step of our AlexNet on ``devices`` as a function, and a function that
     returns what the step holds: ``(step, memory)``."""
@@ -78,7 +69,7 @@ def our_train_step(preset, batch, devices, num_classes=1000, seed=0):
         loss, dlogits = F.softmax_cross_entropy(logits, labels)
         model.backward(dlogits, input_grad=False)   # as training does: no d(image)
         optimizer.step()
-        _synchronize(model.devices)
+        synchronize(model.devices)
         return loss
 
     def memory():
