@@ -65,8 +65,8 @@ def channel_window_sum(a, before, after, out=None):
 
 
 def inverse_power(s, beta, out):
-    """out = s^(-beta); for beta = 3/4 as 1 / (sqrt(s) * sqrt(sqrt(s))), which is equal and
-    several times faster than the general power."""
+    """out = s^(-beta); for beta = 3/4 as 1 / (sqrt(s) * sqrt(sqrt(s))), which is the same
+    number (up to the last bit's rounding) and several times faster than the general power."""
     if beta == 0.75:
         np.sqrt(s, out=out)                    # s^(1/2)
         fourth_root = np.sqrt(out)             # s^(1/4)
