@@ -163,7 +163,8 @@ def fold(dy_g, w_g, chunk_shape, kh, kw, stride, pad, layout):
 def add_bias(y, b):
     """y[n, f] += b[f] for every image n and pixel, in place on y (N, F, OH, OW). The
     convolution itself adds b to each chunk's product while it is in cache; this is the same
-    step as one pass of its own, a block of images on each core."""
+    step as one pass of its own, a block of images on each core, which ``bench layers`` times
+    as the ``convN.bias`` row."""
     b_column = b.reshape(-1, 1, 1)
 
     def block(first, last):
