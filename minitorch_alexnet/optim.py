@@ -13,11 +13,11 @@ rescale the velocity already built up. The paper decays every weight, biases inc
 Each parameter piece is updated where it lives: with two columns on two devices, column k's
 velocity and update stay on device k.
 
-On the CPU the update runs a block of entries at a time on every core (``functional/
-_parallel.py``), with a scratch array per block instead of two temporaries the size
-of the weight: fc6's weight alone is 151 MB in the paper's network, and memory that large is
-mapped afresh, a page fault per page, every time it is allocated. Each entry goes through the
-same operations in the same order, so the result is the same, bit for bit.
+On the CPU the update of a weight over 1 MiB runs a block of entries on every core
+(``functional/_parallel.py``), with a scratch array per block instead of two temporaries the
+size of the weight: fc6's weight alone is 151 MB in the paper's network, and memory that large
+is mapped afresh, a page fault per page, every time it is allocated. Each entry goes through
+the same operations in the same order, so the result is the same, bit for bit.
 """
 import numpy as np
 
