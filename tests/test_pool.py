@@ -174,3 +174,12 @@ def test_dy_of_wrong_shape_names_dy():
     _, cache = F.max_pool2d_forward(np.zeros((1, 2, 7, 7)), 3, 2)
     with pytest.raises(ValueError, match=r"dy must have shape \(1, 2, 3, 3\), got \(1, 2, 4, 4\)"):
         F.max_pool2d_backward(np.zeros((1, 2, 4, 4)), cache)
+
+
+def test_windows_wider_than_255_pixels():
+    # the window offsets i*, j* are kept in one byte up to size 255 and in 4 bytes beyond
+    x = np.random.default_rng(7).standard_normal((1, 2, 258, 259))
+    y, cache = F.max_pool2d_forward(x, 257, 1)
+    np.testing.assert_array_equal(y, ref.max_pool2d(x, 257, 1))
+    dy = np.arange(1.0, 1.0 + y.size).reshape(y.shape)
+    np.testing.assert_array_equal(F.max_pool2d_backward(dy, cache), ref.max_pool2d_backward(dy, x, 257, 1))

@@ -102,18 +102,19 @@ def _pool_planes(planes, size, stride, y, argmax):
     flat index of each maximum within ``planes``. Steps 1 and 2 of the module docstring."""
     count, h, w = planes.shape
     out_h, out_w = y.shape[1:]
+    offset_dtype = np.uint8 if size <= 255 else np.int32      # holds window offsets 0..size-1
     # Step 1, along each row: for every window position ow, the max of its size columns and
     # the first column j* that holds it. Each row of the result has `wide` entries.
     column_phases, wide = _phases(planes.reshape(count * h, w), 1, size, stride, out_w, -np.inf)
     row_max = np.empty(column_phases[0].size, dtype=planes.dtype)      # (P, H, wide)
-    best_j = np.empty(column_phases[0].size, dtype=np.uint8)
+    best_j = np.empty(column_phases[0].size, dtype=offset_dtype)
     _first_maximum(_shifted(column_phases, size, stride, 1), row_max, best_j)
     # Step 2, down the columns of row_max: the max over the window's size rows, the first row
     # i* that holds it, and the j* found in that row.
     row_max_phases, tall = _phases(row_max.reshape(count, h, wide), 1, size, stride, out_h, -np.inf)
     best_j_phases, _ = _phases(best_j.reshape(count, h, wide), 1, size, stride, out_h, 0)
     window_max = np.empty(row_max_phases[0].size, dtype=planes.dtype)  # (P, tall, wide)
-    best_i = np.empty(row_max_phases[0].size, dtype=np.uint8)
+    best_i = np.empty(row_max_phases[0].size, dtype=offset_dtype)
     _first_maximum(_shifted(row_max_phases, size, stride, wide), window_max, best_i)
     # best_j is split and shifted exactly like row_max, so its candidate i at an output is the
     # j* of window row i; the winner's j* is candidate i* of them.
@@ -192,11 +193,11 @@ def _first_maximum(candidates, best, which):
 
 
 def _pick(which, options):
-    """out[e] = options[which[e]][e] for uint8 arrays, without a masked copy:
+    """out[e] = options[which[e]][e] for integer arrays, without a masked copy:
     the sum over k of options[k] * [which == k] (one term is not zero)."""
     n = options[0].size
-    out = np.zeros(which.size, dtype=np.uint8)
-    chosen, term = np.empty(n, dtype=bool), np.empty(n, dtype=np.uint8)
+    out = np.zeros(which.size, dtype=options[0].dtype)
+    chosen, term = np.empty(n, dtype=bool), np.empty(n, dtype=options[0].dtype)
     for k, option in enumerate(options):
         np.equal(which[:n], k, out=chosen)
         np.multiply(option, chosen, out=term)
