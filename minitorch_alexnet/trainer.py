@@ -32,12 +32,12 @@ import time
 from dataclasses import asdict
 
 from . import functional as F
-from .backend import device_context, device_scope, get_array_module, to_device, to_numpy
+from .backend import device_context, to_device, to_numpy
 from .checkpoint import WriteError, write_text_atomically, writing
 from .data import DataLoader, Preprocess, build_datasets
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
-from .nonfinite import locate_nonfinite
+from .nonfinite import all_finite, locate_nonfinite
 from .optim import SGD
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
                         save_run_state)
@@ -219,12 +219,8 @@ class Trainer:
             loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
             loss = float(loss)
             self.model.backward(dlogits, input_grad=False)   # no gradient for the images
-        # One number that is nan or inf if any gradient entry is (cheap next to the step).
-        grad_square = 0.0
-        for _, _, _, g in self.model.parameters():
-            with device_scope(g):
-                grad_square += float(get_array_module(g).vdot(g.ravel(), g.ravel()))
-        if not (math.isfinite(loss) and math.isfinite(grad_square)):
+        gradients_finite = all_finite([g for _, _, _, g in self.model.parameters()])
+        if not (math.isfinite(loss) and gradients_finite):
             self.model.dropout_rng.bit_generator.state = rng_state
             with device_context(self.device):
                 where = locate_nonfinite(self.model, x_device, labels_device)

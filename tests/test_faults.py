@@ -194,3 +194,13 @@ def test_model_forward_names_the_expected_image_shape(small_model):
         small_model.forward(np.zeros((3, 32, 32), np.float32), train=False)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 3, 32, 32\), got \(2, 1, 32, 32\)"):
         small_model.forward(np.zeros((2, 1, 32, 32), np.float32), train=False)
+
+
+def test_large_finite_gradients_are_not_taken_for_an_overflow():
+    # the cheap test (a sum of squares) overflows at 1e20 in float32; the entries are finite
+    from minitorch_alexnet.nonfinite import all_finite
+    big = np.full(8, 1e20, np.float32)
+    assert all_finite([np.ones(3, np.float32), big])
+    assert not all_finite([big, np.array([1.0, np.inf], np.float32)])
+    assert not all_finite([np.array([np.nan], np.float32)])
+    assert all_finite([])
