@@ -117,6 +117,7 @@ LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0   # section 3.3
 DROPOUT_P = 0.5
 WEIGHT_STD = 0.01                                   # weights ~ N(0, 0.01^2), section 5
 COLUMNS = 2                                         # the paper's two GPUs
+DROPOUT_KEY_DOMAIN = 2      # keyed masks: [seed, 2, layer, key]; dropout_rng is [seed, 1]
 
 
 # ---- the one walk through the table --------------------------------------------------------------
@@ -242,7 +243,8 @@ class AlexNet:
         self.devices = parse_devices(devices)
         self.columns = len(self.devices)
         self.exchange = ColumnExchange(self.devices)
-        self._dropout_rng = np.random.default_rng([seed, 1])
+        # Unkeyed dropout masks, fc6's then fc7's (the layers share it: replay via its state).
+        self.dropout_rng = np.random.default_rng([seed, 1])
         self.blocks = self._build_blocks(np.random.default_rng(seed))
         self._ran_forward = False
         self.check_finite = False   # True: raise FloatingPointError naming the first bad layer
@@ -255,12 +257,12 @@ class AlexNet:
             steps = [step for step in self.plan if step.layer is layer]
             weight, bias = initial_parameters(steps[0], self.init, self.dtype, rng)
             pieces = zip(self.exchange.split_rows(layer, weight), self.exchange.split_rows(layer, bias))
-            blocks[layer.name] = [nn.Sequential(*(self._module(step, w, b) for step in steps))
-                                  for w, b in pieces]
+            blocks[layer.name] = [nn.Sequential(*(self._module(step, w, b, column) for step in steps))
+                                  for column, (w, b) in enumerate(pieces)]
         return blocks
 
-    def _module(self, step, weight, bias):
-        """The module that runs ``step`` in one column; the conv or fc gets weight and bias.
+    def _module(self, step, weight, bias, column):
+        """The module that runs ``step`` in ``column``; the conv or fc gets weight and bias.
         On two devices a column is one group; on one device it holds both (groups=2)."""
         s = step.settings
         groups = s.get("groups", 1) if self.columns == 1 else 1
@@ -272,8 +274,11 @@ class AlexNet:
             return nn.LRN(s["size"], s["alpha"], s["beta"], s["k"], groups)
         if step.kind == "pool":
             return nn.MaxPool2d(s["size"], s["stride"], s["pad"])
-        if step.kind == "dropout":
-            return nn.Dropout(s["p"], self._dropout_rng, groups)
+        if step.kind == "dropout":         # column k holds units [k u, (k + 1) u) of the layer
+            units, layer = step.out_shape[1], int(step.layer.name.removeprefix("fc"))
+            key_seed = (self.seed, DROPOUT_KEY_DOMAIN, layer)
+            return nn.Dropout(s["p"], self.dropout_rng, groups, key_seed,
+                              column * units // self.columns, units)
         return nn.ReLU()
 
     def _modules(self):
@@ -281,12 +286,15 @@ class AlexNet:
         return [module for blocks in self.blocks.values() for block in blocks for module in block.layers]
 
     # ---- forward and backward ------------------------------------------------------------------
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, dropout_keys=None):
         """x (N, in_channels, input_size, input_size) -> logits (N, num_classes) on the first
-        device. ``train`` turns dropout on."""
+        device. ``train`` turns dropout on. ``dropout_keys`` (one int >= 0 per image): image
+        n's masks depend on (seed, layer, dropout_keys[n]) alone (``nn.Dropout``)."""
         self._check_input(x)
         for module in self._modules():
             module.cache = None                  # free the last step's caches first
+            if isinstance(module, nn.Dropout):
+                module.row_keys = dropout_keys
         self._ran_forward = True
         self._check([x], "the input batch", verb="contains")
         h = [x]                                  # one array per column (one device: the whole)
@@ -350,12 +358,6 @@ class AlexNet:
             return None
         return {name: [[module.cache for module in block.layers] for block in blocks]
                 for name, blocks in self.blocks.items()}
-
-    @property
-    def dropout_rng(self):
-        """The one generator every dropout layer draws from, fc6's masks then fc7's. The
-        layers hold it too: set its ``bit_generator.state`` to replay masks, never replace it."""
-        return self._dropout_rng
 
     # ---- weights that travel ---------------------------------------------------------------------
     def state_dict(self):

@@ -180,12 +180,29 @@ class Dropout(Module):
     ``groups=g`` draws the mask of (N, units) group by group: all of the first units/g
     columns' numbers (every image), then the next group's. AlexNet's two columns on one device
     use ``groups=2``, so one seed gives the masks that two devices, each drawing for its own
-    half in turn, would get. The (N, units) array is viewed as (g, N, units/g) for the draw."""
+    half in turn, would get. The (N, units) array is viewed as (g, N, units/g) for the draw.
 
-    def __init__(self, p=0.5, rng=None, groups=1):
+    Keyed masks: with ``row_keys`` set (one non-negative int per row of the next batch, e.g.
+    which image of which epoch the row holds) and ``key_seed`` given, row n's mask is drawn from
+    ``F.KeyedUniforms(key_seed, row_keys)``: a function of the row's key alone, whatever else
+    is in the batch. A module holding units [first_unit, first_unit + units) of a layer
+    ``total_units`` wide (a column on its own device) draws that slice of the row's numbers."""
+
+    def __init__(self, p=0.5, rng=None, groups=1, key_seed=None, first_unit=0, total_units=None):
         super().__init__()
         self.p, self.groups = p, groups
         self.rng = np.random.default_rng(rng)
+        self.key_seed, self.first_unit, self.total_units = key_seed, first_unit, total_units
+        self.row_keys = None
+        self.keyed = False                 # whether the last forward drew keyed masks
+
+    def _keyed_rng(self, x):
+        """The ``KeyedUniforms`` of this forward call, or None when masks are not keyed."""
+        if self.row_keys is None or not self.training or self.p == 0.0:
+            return None
+        if self.key_seed is None:
+            raise ValueError("row_keys were given to a Dropout built without key_seed")
+        return F.KeyedUniforms(self.key_seed, self.row_keys, self.first_unit, self.total_units)
 
     def _by_group(self, x):
         """(N, units) -> (g, N, units/g): group j's units are x[:, j*units/g:(j+1)*units/g]."""
@@ -198,6 +215,12 @@ class Dropout(Module):
         return x_by_group.transpose(1, 0, 2).reshape(n, g * per_group)
 
     def forward(self, x):
+        keyed = self._keyed_rng(x)
+        if keyed is not None:              # units in the layer's own order: no group view
+            self.keyed = True
+            y, self.cache = F.dropout_forward(x, self.p, self.training, keyed)
+            return y
+        self.keyed = False
         if self.groups == 1:
             y, self.cache = F.dropout_forward(x, self.p, self.training, self.rng)
             return y
@@ -205,7 +228,7 @@ class Dropout(Module):
         return self._back_from_groups(y)
 
     def backward(self, dy):
-        if self.groups == 1:
+        if self.groups == 1 or self.keyed:
             return F.dropout_backward(dy, self.cache)
         return self._back_from_groups(F.dropout_backward(self._by_group(dy), self.cache))
 

@@ -139,7 +139,7 @@ def test_non_float_input_names_x(dtype):
 
 
 def test_rng_of_the_wrong_kind_names_rng():
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator, an int seed or None"):
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator, KeyedUniforms, an int seed or None"):
         F.dropout_forward(np.ones(4), 0.5, rng="seven")
 
 
@@ -147,3 +147,27 @@ def test_dy_of_wrong_shape_names_dy():
     _, cache = F.dropout_forward(np.ones((2, 3)), 0.5, rng=0)
     with pytest.raises(ValueError, match=r"dy must have shape \(2, 3\), got \(3, 2\)"):
         F.dropout_backward(np.ones((3, 2)), cache)
+
+
+def test_keyed_uniforms_depend_on_the_row_key_only():
+    """Row n of a keyed draw is a function of (seed, key n): the same in any batch, any order,
+    and a slice of units is that slice of the whole layer's draw."""
+    whole = F.KeyedUniforms((5, 2, 6), [10, 11, 12]).random((3, 8))
+    alone = F.KeyedUniforms((5, 2, 6), [12, 10]).random((2, 8))
+    np.testing.assert_array_equal(alone, whole[[2, 0]])
+    right_half = F.KeyedUniforms((5, 2, 6), [11], first_unit=4, total_units=8).random((1, 4))
+    np.testing.assert_array_equal(right_half, whole[[1], 4:])
+    other_seed = F.KeyedUniforms((6, 2, 6), [10, 11, 12]).random((3, 8))
+    assert not np.array_equal(other_seed, whole)
+    assert whole.min() >= 0.0 and whole.max() < 1.0
+
+
+def test_keyed_uniforms_give_dropout_masks_and_name_bad_keys():
+    x = np.ones((3, 8))
+    y, cache = F.dropout_forward(x, 0.5, rng=F.KeyedUniforms((1,), [0, 1, 2]))
+    keep = F.KeyedUniforms((1,), [0, 1, 2]).random((3, 8)) >= 0.5
+    np.testing.assert_array_equal(y, 2.0 * keep)
+    with pytest.raises(ValueError, match="row_keys must be non-negative"):
+        F.KeyedUniforms((1,), [-1])
+    with pytest.raises(ValueError, match="N = 2 row keys"):
+        F.dropout_forward(x, 0.5, rng=F.KeyedUniforms((1,), [0, 1]))

@@ -116,6 +116,22 @@ def test_dropout_masks_agree_and_differ_between_calls():
     assert relative_error(second_one, first_one) > 1e-6     # dropout is really on
 
 
+def test_keyed_dropout_masks_agree_between_devices_and_batch_splits():
+    """With dropout keys an image's masks depend on its key alone: two columns equal one
+    device, and a batch cut in two pieces equals the whole (what data-parallel ranks do)."""
+    one, two = pair("small-32x32x3", np.float64)
+    x, _ = make_batch(one, batch=4)
+    keys = np.array([7, 3, 1000, 42])
+    whole = to_numpy(one.forward(x, train=True, dropout_keys=keys))
+    assert relative_error(to_numpy(two.forward(x, train=True, dropout_keys=keys)), whole) <= 1e-12
+    pieces = [to_numpy(one.forward(x[a:b], train=True, dropout_keys=keys[a:b])) for a, b in ((0, 1), (1, 4))]
+    assert relative_error(np.concatenate(pieces), whole) <= 1e-12
+    other = to_numpy(one.forward(x, train=True, dropout_keys=keys + 1))
+    assert relative_error(other, whole) > 1e-6           # another key, another mask
+    again = to_numpy(one.forward(x, train=True, dropout_keys=keys))
+    np.testing.assert_array_equal(again, whole)           # the same key, the same mask
+
+
 def test_parameters_come_in_column_pieces():
     one, two = pair("small-28x28x1", np.float64)
     pieces = {}

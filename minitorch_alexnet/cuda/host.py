@@ -131,10 +131,11 @@ def relu_backward(xp, launch, dy, cache):
 def dropout_mask(shape, p, rng):
     """The keep-mask, drawn on the host exactly as the CPU path draws it (same rng, same numbers).
 
-    ``rng`` is a ``numpy.random.Generator`` or a seed for ``numpy.random.default_rng``.
+    ``rng`` is a ``numpy.random.Generator``, a ``functional.dropout.KeyedUniforms`` (anything
+    with a ``random(shape)`` method) or a seed for ``numpy.random.default_rng``.
     ``p`` is the probability of DROPPING a unit.
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = rng if hasattr(rng, "random") else np.random.default_rng(rng)
     return rng.random(shape) >= p
 
 

@@ -34,7 +34,7 @@ backward of the same device.
 """
 from .activation import relu_backward, relu_forward, tanh_backward, tanh_forward
 from .conv import add_bias, bias_gradient, conv2d_backward, conv2d_forward
-from .dropout import dropout_backward, dropout_forward
+from .dropout import KeyedUniforms, dropout_backward, dropout_forward
 from .im2col import col2im, im2col
 from .linear import linear_backward, linear_forward
 from .loss import softmax, softmax_cross_entropy
@@ -46,6 +46,6 @@ __all__ = [
     "conv2d_forward", "conv2d_backward", "add_bias", "bias_gradient", "linear_forward", "linear_backward",
     "relu_forward", "relu_backward", "tanh_forward", "tanh_backward",
     "lrn_forward", "lrn_backward", "max_pool2d_forward", "max_pool2d_backward",
-    "dropout_forward", "dropout_backward", "softmax_cross_entropy", "softmax",
+    "dropout_forward", "dropout_backward", "KeyedUniforms", "softmax_cross_entropy", "softmax",
     "im2col", "col2im", "output_size",
 ]
