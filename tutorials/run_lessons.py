@@ -9,6 +9,7 @@ namespace (a notebook without the notebook). Each lesson runs in a fresh Python 
 
     TUTORIAL_OUT   where the lesson writes its figures (default: tutorials/figures)
     MPLBACKEND     Agg, so that matplotlib draws into files without a display
+    PYTHONPATH     the repository first, so the lessons import this checkout's package
     OPENBLAS_NUM_THREADS / OMP_NUM_THREADS   1 unless set: the matrices in the lessons are
                    small, and on a busy 2-core machine BLAS threads slow them down tenfold
 
@@ -52,6 +53,8 @@ def lesson_environment(out_dir):
     env = dict(os.environ)
     env["TUTORIAL_OUT"] = str(out_dir)
     env["MPLBACKEND"] = "Agg"
+    # The package of this checkout, installed or not (sys.path[0] would be tutorials/).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
