@@ -166,3 +166,32 @@ def test_bad_image_budget_covers_the_whole_epoch_after_a_resume(tmp_path):
     with pytest.raises(DataError, match=r"^3 of the 20 images of epoch 0 could not be read.*"
                                         r"first ones: elsewhere\.jpg: gone"):
         collect(loader.epoch(0, start_batch=3, earlier_bad=[("elsewhere.jpg", "gone")]))
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_parts_of_every_batch_together_are_the_batch(small_set, prep, size):
+    """With part=(rank, size) each loader builds a contiguous slice of every global batch;
+    the slices of all ranks, put together, are the one-process batch, images included."""
+    whole = list(DataLoader(small_set, 25, seed=5, transform=prep).batches(1, start_batch=2))
+    parts = [list(DataLoader(small_set, 25, seed=5, transform=prep, part=(r, size)).batches(1, start_batch=2))
+             for r in range(size)]
+    assert all(len(p) == len(whole) for p in parts)
+    for k, batch in enumerate(whole):
+        pieces = [p[k] for p in parts]
+        assert max(len(b.labels) for b in pieces) - min(len(b.labels) for b in pieces) <= 1
+        np.testing.assert_array_equal(np.concatenate([b.indices for b in pieces]), batch.indices)
+        np.testing.assert_array_equal(np.concatenate([b.labels for b in pieces]), batch.labels)
+        np.testing.assert_array_equal(np.concatenate([b.x for b in pieces]), batch.x)
+
+
+def test_parts_yield_empty_batches_to_stay_in_step(tmp_path):
+    """A rank whose slice is empty or unreadable still gets the batch (empty), so every rank
+    sees every step; the one-process ``epoch`` leaves empty batches out as before."""
+    dataset = image_folder(tmp_path, n_good=3, n_bad=2)
+    prep = Preprocess(8, 8, scale=True)
+    loaders = [DataLoader(dataset, 5, transform=prep, max_bad_fraction=1.0, part=(r, 8)) for r in range(8)]
+    counts = [[len(b.labels) for b in loader.batches(0)] for loader in loaders]
+    assert all(len(c) == 1 for c in counts) and sum(c[0] for c in counts) == 3
+    assert sum(loader.num_bad for loader in loaders) == 2
+    with pytest.raises(ValueError, match="part must be"):
+        DataLoader(dataset, 5, part=(2, 2))

@@ -42,6 +42,13 @@ image; ``python -m minitorch_alexnet.bench input``), hundreds of times what a tr
 the CPU consumes (2-3 batches/s), so a second thread could only take time from the step. (With
 0, 1 or 2 threads the trainer's loop measured the same, within the 10% noise of that machine.)
 
+Several processes (``part=(rank, size)``): each global batch (the B samples above) is cut
+into ``size`` contiguous slices, as equal as they come (``np.array_split``), and this loader
+builds only slice ``rank``. Since every random choice depends on the sample index alone, the
+slices of all ranks together are exactly the batch one process builds. ``batches`` yields a
+``Batch`` (x, labels, indices) for every scheduled batch, also an empty one, so that ranks
+stay in step; the bad-image limit applies to this part's share of the epoch.
+
 Bad images: a ``BadImageError`` from ``dataset.load`` (truncated, empty, not an image, ...)
 skips that image, so its batch comes out one shorter (it is *not* replaced: replacing would
 make batch contents depend on which files are broken elsewhere). A batch whose images are all
@@ -55,6 +62,7 @@ the whole epoch whether or not the run was interrupted.
 """
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,6 +74,14 @@ from .transforms import Preprocess, resize_images
 # above any sample index, so the key never equals a per-sample key [seed, epoch, i].
 AUGMENTATION_KEY = 2**32 - 1
 MAX_STORED_BYTES = 2 * 2**30
+
+
+class Batch(NamedTuple):
+    """One batch: x float32 (B, C, H, W) (None when empty), labels int64 (B,), and indices
+    (B,), each image's index in the data set (what keys its augmentation and dropout)."""
+    x: object
+    labels: np.ndarray
+    indices: np.ndarray
 
 
 def _default_transform(image, rng=None):
@@ -95,11 +111,13 @@ class DataLoader:
         batch_path: build batches with ``Preprocess.train_batch`` / ``eval_batch`` (see the
             module docs). None: whenever possible; False: image by image; True: insist.
         max_stored_bytes: the most memory spent on a resized copy of ``dataset.images``.
+        part: (rank, size): build only slice ``rank`` of ``size`` of every batch.
     """
 
     def __init__(self, dataset, batch_size, *, shuffle=None, seed=0, transform=None,
                  train=True, ten_crop=False, num_workers=2, drop_last=False, prefetch=2,
-                 max_bad_fraction=0.01, batch_path=None, max_stored_bytes=MAX_STORED_BYTES):
+                 max_bad_fraction=0.01, batch_path=None, max_stored_bytes=MAX_STORED_BYTES,
+                 part=(0, 1)):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if ten_crop and train:
@@ -116,6 +134,9 @@ class DataLoader:
         self.prefetch = int(prefetch)
         self.max_bad_fraction = float(max_bad_fraction)
         self.max_stored_bytes = int(max_stored_bytes)
+        self.rank, self.size = (int(v) for v in part)
+        if not 0 <= self.rank < self.size:
+            raise ValueError(f"part must be (rank, size) with 0 <= rank < size, got {part}")
         self.bad_images = []
         why_not = self._why_not_batch_path()
         if batch_path and why_not:
@@ -164,7 +185,9 @@ class DataLoader:
 
     # ---- building one batch ------------------------------------------------------------------
     def _build_batch(self, epoch, indices, draws):
-        """The samples ``indices`` as (x, labels, bad list), by either path."""
+        """The samples ``indices`` as (x, labels, indices read, bad list), by either path."""
+        if not len(indices):
+            return None, np.zeros(0, np.int64), indices, []
         if self.batch_path:
             return self._build_whole_batch(indices, draws)
         return self._build_batch_image_by_image(epoch, indices, draws)
@@ -194,7 +217,7 @@ class DataLoader:
             x = self.transform.train_batch(images, draws.take(indices))
         else:
             x = self.transform.eval_batch(images)
-        return x, self.dataset.labels[indices], []
+        return x, self.dataset.labels[indices], indices, []
 
     def _apply(self, image, epoch, index, draws):
         t = self.transform
@@ -208,8 +231,9 @@ class DataLoader:
         return t.eval(image) if hasattr(t, "eval") else t(image, None)
 
     def _build_batch_image_by_image(self, epoch, indices, draws):
-        """Load and transform the samples ``indices`` one by one: (x, labels, bad list)."""
-        xs, labels, bad = [], [], []
+        """Load and transform the samples ``indices`` one by one: (x, labels, indices read,
+        bad list)."""
+        xs, labels, read, bad = [], [], [], []
         for i in indices:
             try:
                 image, label = self.dataset.load(int(i))
@@ -218,21 +242,35 @@ class DataLoader:
                 continue
             xs.append(self._apply(image, epoch, int(i), draws))
             labels.append(label)
+            read.append(int(i))
+        read = np.asarray(read, dtype=np.int64)
         if not xs:
-            return None, np.zeros(0, np.int64), bad
+            return None, np.zeros(0, np.int64), read, bad
         try:
             x = np.stack(xs).astype(np.float32, copy=False)
         except ValueError:
             shapes = sorted({tuple(v.shape) for v in xs})
             raise DataError(f"samples of one batch have different shapes {shapes[:3]}: give "
                             "the data set an image_size or use a Preprocess transform") from None
-        return x, np.asarray(labels, dtype=np.int64), bad
+        return x, np.asarray(labels, dtype=np.int64), read, bad
 
     # ---- an epoch ------------------------------------------------------------------------------
     def epoch(self, epoch, start_batch=0, earlier_bad=()):
-        """Yield the batches of ``epoch`` from batch ``start_batch`` on (see the module docs).
-        ``earlier_bad``: the ``(path, reason)`` pairs of the bad images met in the batches
-        before ``start_batch`` (by a run that was interrupted); they count against the limit."""
+        """Yield the batches ``(x, labels)`` of ``epoch`` from batch ``start_batch`` on (see
+        the module docs), leaving out empty ones. ``earlier_bad``: the ``(path, reason)`` pairs
+        of the bad images met in the batches before ``start_batch`` (by a run that was
+        interrupted); they count against the limit."""
+        for batch in self.batches(epoch, start_batch, earlier_bad):
+            if len(batch.labels):
+                yield batch.x, batch.labels
+
+    def my_part(self, chunk):
+        """This loader's slice of a global batch's sample indices (all of them for one part)."""
+        return np.array_split(chunk, self.size)[self.rank] if self.size > 1 else chunk
+
+    def batches(self, epoch, start_batch=0, earlier_bad=()):
+        """Like ``epoch``, but a ``Batch`` (x, labels, indices) for every batch from
+        ``start_batch`` on, empty ones too (all images unreadable, or no share for this part)."""
         earlier_bad = [tuple(item) for item in earlier_bad]
         self.bad_images = []
         order = self.order(epoch)
@@ -242,9 +280,9 @@ class DataLoader:
         n_batches = len(self)
         b = self.batch_size
         # Batch k covers positions [k * B, (k + 1) * B) of `order`, the last one clipped at n.
-        chunks = [order[k * b:(k + 1) * b] for k in range(start_batch, n_batches)]
-        scheduled = min(len(order), n_batches * b)      # the images of the whole epoch
-        limit = self.max_bad_fraction * scheduled
+        chunks = [self.my_part(order[k * b:(k + 1) * b]) for k in range(start_batch, n_batches)]
+        scheduled = sum(len(self.my_part(order[k * b:(k + 1) * b])) for k in range(n_batches))
+        limit = self.max_bad_fraction * scheduled       # of this part's images of the epoch
 
         def account(bad):
             self.bad_images.extend(bad)
@@ -257,10 +295,9 @@ class DataLoader:
                     f"first ones: {shown}")
 
         built = self._built_in_order(chunks, lambda chunk: self._build_batch(epoch, chunk, draws))
-        for x, y, bad in built:
+        for x, y, indices, bad in built:
             account(bad)
-            if len(y):
-                yield x, y
+            yield Batch(x, y, indices)
 
     def threads(self):
         """The background threads that build batches: ``num_workers``, at most one for whole
