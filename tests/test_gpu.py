@@ -1,12 +1,14 @@
 """Our CUDA kernels on a real GPU (pytest marker ``gpu``), through CuPy.
 
-Skipped, with the reason shown, when CuPy is not installed or sees no CUDA device. Checks:
+Without a GPU they run on the CuPy stand-in (``tests/fake_cupy``: NumPy arrays that remember
+their device, our kernels through the CPU emulation; tests/conftest.py installs it), and are
+skipped, with the reason shown, only under ``--cupy real``. Checks:
 every kernel against the NumPy references (float32 tolerance, and float64), odd sizes that do
 not fill a block, non-contiguous inputs, float64 gradients of every layer on the GPU against
 the CPU implementation, centred differences on the GPU, the tiled GEMM against cuBLAS (and that
 the switch really launches it), the loader (compile once, errors name file and line) and a small run of the benchmark.
 
-Run them:  python -m pytest -m gpu
+Run them:  python -m pytest -m gpu             (--cupy real: never the stand-in)
 """
 import numpy as np
 import pytest
@@ -16,7 +18,8 @@ from minitorch_alexnet import backend
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not backend.cuda_available(),
+    # a string: evaluated at each test's setup, when conftest.py has installed the stand-in
+    pytest.mark.skipif("not backend.cuda_available()",
                        reason="needs CuPy and a CUDA device (pip install .[cuda12] or .[cuda13] on a GPU machine)"),
 ]
 
