@@ -19,6 +19,7 @@ setup(
         "minitorch_alexnet.functional",
         "minitorch_alexnet.cuda",
         "minitorch_alexnet.data",
+        "minitorch_alexnet.grade",
         "minitorch_alexnet.kernels",
     ],
     package_dir={"minitorch_alexnet.kernels": "kernels"},
