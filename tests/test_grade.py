@@ -143,7 +143,37 @@ def test_lrn_backward_without_the_cross_channel_term():
                   "lrn_backward: dx wrong", "cross-channel term is missing")
 
 
-def _pool_last_maximum(x, size=3, stride=2, pad=0):
+def _lrn_by_channels(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """A student's LRN forward: the cache keeps what a loop-written backward needs."""
+    y, cache = F.lrn_forward(x, size=size, alpha=alpha, beta=beta, k=k)
+    return y, (x, k, size, alpha, beta)
+
+
+def _lrn_backward(dy, cache, alpha_over_n=False, mirrored=True):
+    """The formula of lesson 3 with a loop over channels, and two classic mistakes."""
+    x, k, size, alpha, beta = cache
+    alpha = alpha / size if alpha_over_n else alpha
+    channels = x.shape[1]
+    s = np.stack([k + alpha * (x[:, max(0, c - size // 2):c + (size - 1) // 2 + 1] ** 2).sum(axis=1)
+                  for c in range(channels)], axis=1)
+    t = dy * x * s ** (-beta - 1)
+    before, after = ((size - 1) // 2, size // 2) if mirrored else (size // 2, (size - 1) // 2)
+    spread = np.stack([t[:, max(0, c - before):c + after + 1].sum(axis=1) for c in range(channels)], axis=1)
+    return dy * s ** -beta - 2 * alpha * beta * x * spread
+
+
+@pytest.mark.lrn
+def test_lrn_backward_by_loops_passes_and_its_mistakes_are_named():
+    assert grade("lrn", lrn_forward=_lrn_by_channels, lrn_backward=_lrn_backward).status == cli.PASSED
+    assert_failed(grade("lrn", lrn_forward=_lrn_by_channels,
+                        lrn_backward=lambda dy, cache: _lrn_backward(dy, cache, alpha_over_n=True)),
+                  "lrn_backward: dx wrong", "alpha divided by size")
+    assert_failed(grade("lrn", lrn_forward=_lrn_by_channels,
+                        lrn_backward=lambda dy, cache: _lrn_backward(dy, cache, mirrored=False)),
+                  "lrn_backward: dx wrong", "mirrored window", "size 4")
+
+
+def _pool_last_maximum(x, size=3, stride=2, pad=0, last=True):
     """Max-pooling by loops that keeps the LAST maximum of a tie (>= instead of >)."""
     n, c, h, w = x.shape
     padded = np.full((n, c, h + 2 * pad, w + 2 * pad), -np.inf, dtype=x.dtype)
@@ -156,17 +186,17 @@ def _pool_last_maximum(x, size=3, stride=2, pad=0):
         for i in range(size):
             for j in range(size):
                 value = padded[index[0], index[1], index[2] * stride + i, index[3] * stride + j]
-                if value >= best:
+                if value > best or (last and value == best):
                     best, where[index] = value, (index[2] * stride + i, index[3] * stride + j)
         y[index] = best
     return y, (padded.shape, pad, where)
 
 
-def _pool_backward(dy, cache):
+def _pool_backward(dy, cache, add=True):
     shape, pad, where = cache
     dx = np.zeros(shape, dtype=dy.dtype)
     for index, (row, col) in where.items():
-        dx[index[0], index[1], row, col] += dy[index]
+        dx[index[0], index[1], row, col] = dy[index] + (dx[index[0], index[1], row, col] if add else 0)
     return dx[:, :, pad:shape[2] - pad, pad:shape[3] - pad]
 
 
@@ -174,6 +204,16 @@ def _pool_backward(dy, cache):
 def test_pool_gradient_of_a_tie_to_the_last_maximum():
     assert_failed(grade("pool", max_pool2d_forward=_pool_last_maximum, max_pool2d_backward=_pool_backward),
                   "max_pool2d_backward: dx wrong", "LAST maximum", "many ties", "first differs at dx[")
+
+
+@pytest.mark.pool
+def test_pool_loops_that_are_right_pass_and_overwriting_is_caught():
+    def first(x, size=3, stride=2, pad=0):
+        return _pool_last_maximum(x, size, stride, pad, last=False)
+    assert grade("pool", max_pool2d_forward=first, max_pool2d_backward=_pool_backward).status == cli.PASSED
+    assert_failed(grade("pool", max_pool2d_forward=first,
+                        max_pool2d_backward=lambda dy, cache: _pool_backward(dy, cache, add=False)),
+                  "max_pool2d_backward: dx wrong", "SUM of their gradients (+=)", "distinct values")
 
 
 @pytest.mark.pool
@@ -211,15 +251,43 @@ def test_dropout_backward_that_draws_a_new_mask():
     def backward(dy, cache):
         keep = np.random.default_rng(123).random(dy.shape) >= 0.5
         return dy * keep * 2.0 if cache.mask is not None else dy.copy()
-    assert_failed(grade("dropout", dropout_backward=backward), "dropout_backward: dx wrong")
+    assert_failed(grade("dropout", dropout_backward=backward), "dropout_backward: dx wrong",
+                  "reuse the forward pass's mask")
 
 
 @pytest.mark.dropout
 def test_dropout_keeping_with_probability_p():
     def forward(x, p=0.5, training=True, rng=None):
         return F.dropout_forward(x, p=1 - p, training=training, rng=rng)
-    result = grade("dropout", dropout_forward=forward)
-    assert_failed(result, "dropout_forward: y wrong")
+    assert_failed(grade("dropout", dropout_forward=forward), "dropout_forward: y wrong",
+                  "scaled by 1/p; p is the probability of zeroing")
+
+
+@pytest.mark.dropout
+def test_dropout_keeping_with_probability_p_scaled_right():
+    def forward(x, p=0.5, training=True, rng=None):
+        if not training or p in (0.0, 1.0):
+            return F.dropout_forward(x, p=p, training=training, rng=rng)
+        keep = rng.random(x.shape) < p
+        y = x * keep / (1 - p)
+        return y, F.dropout_forward(x, p=0.0)[1]._replace(mask=keep / (1 - p))
+    assert_failed(grade("dropout", dropout_forward=forward), "kept with probability p",
+                  "probability of ZEROING")
+
+
+@pytest.mark.dropout
+def test_dropout_with_p_1_gives_nan():
+    def forward(x, p=0.5, training=True, rng=None):
+        if not training:
+            return x.copy(), None
+        mask = (rng.random(x.shape) >= p) * (1.0 / (1.0 - p) if p < 1 else np.inf)
+        mask = mask.astype(x.dtype)
+        return x * mask, mask
+
+    def backward(dy, mask):
+        return dy.copy() if mask is None else dy * mask
+    assert_failed(grade("dropout", dropout_forward=forward, dropout_backward=backward),
+                  "y has nan or inf entries", "p = 1", "p 1.0")
 
 
 @pytest.mark.loss
@@ -271,6 +339,15 @@ def test_conv_forward_as_a_true_convolution():
 
 
 @pytest.mark.conv
+def test_conv_forward_whose_groups_all_read_the_first_channels():
+    def forward(x, w, b, stride=1, pad=0, groups=1):
+        first = np.concatenate([x[:, :w.shape[1]]] * groups, axis=1)
+        return F.conv2d_forward(first, w, b, stride, pad, groups)
+    assert_failed(grade("conv", conv2d_forward=forward), "conv2d_forward: y wrong",
+                  "FIRST group's channels", "groups 2")
+
+
+@pytest.mark.conv
 def test_col2im_that_overwrites_instead_of_adding():
     def col2im(cols, x_shape, kh, kw, stride, pad):
         n, c, h, w = x_shape
@@ -279,7 +356,8 @@ def test_col2im_that_overwrites_instead_of_adding():
         blocks = cols.reshape(c, kh, kw, n, oh, ow)
         for i in range(kh):
             for j in range(kw):
-                dx[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] = blocks[:, i, j].transpose(1, 0, 2, 3)
+                window = blocks[:, i, j].transpose(1, 0, 2, 3)
+                dx[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] = window      # not +=
         return dx[:, :, pad:pad + h, pad:pad + w]
     assert_failed(grade("im2col", col2im=col2im), "col2im: dx wrong only at pixels covered by several",
                   "(+=)")

@@ -101,6 +101,10 @@ def check_conv(module):
              "cross-correlation, w[f, c, i, j] * x[.., oh*stride + i, ow*stride + j]",
              F.conv2d_forward(x, _flipped(w), b, **options)[0]),
             ("the bias b is missing", want - b.reshape(-1, 1, 1)),
+            ("equals the answer with every group reading the FIRST group's channels: group g's "
+             "filters see channels g*C/groups .. (g+1)*C/groups - 1",
+             F.conv2d_forward(np.concatenate([x[:, :w_shape[1]]] * groups, axis=1), w, b, **options)[0]
+             if groups > 1 else None),
         ]))], case)
         dy = rng.standard_normal(want.shape).astype(dtype)
         grads = unpack("conv2d_backward", call(module, "conv2d_backward", dy, out[1]), 3, "(dx, dw, db)")

@@ -37,7 +37,7 @@ def check_relu(module):
         dy = rng.standard_normal(x.shape).astype(x.dtype)
         dx = call(module, "relu_backward", dy, cache)
         expect("relu_backward", [("dx", dx, dy * (x > 0), dict(dtype=x.dtype, variants=[
-            ("equals dy: the mask is missing (dx = 0 where x <= 0)", dy),
+            ("equals dy: the mask is missing (dx must be 0 where x <= 0)", dy),
             ("is dy where x >= 0: at the kink x == 0 the gradient is 0 (use x > 0)", dy * (x >= 0)),
             ("equals dy * y; it is dy times the mask (x > 0), not times y", dy * np.maximum(x, 0)),
         ]))], case)
@@ -101,6 +101,38 @@ def lrn_cases(rng):
             (normal((1, int(rng.integers(2, 9)), 2, 2)) * 2, int(rng.integers(1, 7)), 0.25, 0.75, 2.0)]
 
 
+def _lrn_forward_variants(x, dy, size, alpha, beta, k):
+    mirrored = None
+    if size % 2 == 0:        # the window c - (size-1)//2 .. c + size//2: reverse the channels
+        mirrored = lrn_variant(x[:, ::-1], dy, size, alpha, beta, k)[0][:, ::-1]
+    return [
+        ("equals the formula with alpha divided by size (PyTorch's and Caffe's convention); "
+         "the paper uses alpha as written: s = k + alpha * sum of a^2",
+         lrn_variant(x, dy, size, alpha / size, beta, k)[0]),
+        ("equals a * s^beta; it is a * s^(-beta) (divide by the power)",
+         lrn_variant(x, dy, size, alpha, beta, k, power=beta)[0]),
+        ("equals the formula with k left out of s", lrn_variant(x, dy, size, alpha, beta, 0.0)[0]),
+        ("equals the formula with the window mirrored: channel c's window is "
+         "c - size//2 .. c + (size-1)//2", mirrored),
+    ]
+
+
+def _lrn_backward_variants(x, dy, size, alpha, beta, k):
+    def dx(**knobs):
+        return lrn_variant(x, dy, size, knobs.pop("alpha", alpha), beta, k, **knobs)[1]
+    return [
+        ("equals the gradient with alpha divided by size; the paper's alpha is used as written",
+         dx(alpha=alpha / size)),
+        ("equals dy * s^(-beta): the cross-channel term is missing (every a[c] is also in the "
+         "denominators s[j] of its neighbours)", dx(cross=0.0)),
+        ("the cross-channel term is half what it should be (d(a^2)/da = 2a)", dx(cross=0.5)),
+        ("the cross-channel term has the wrong sign", dx(cross=-1.0)),
+        ("the cross-channel term is summed over channel c's own window; it must be summed over "
+         "the channels j whose window contains c (the mirrored window, c - (size-1)//2 .. "
+         "c + size//2)", dx(mirrored=False) if size % 2 == 0 else None),
+    ]
+
+
 def check_lrn(module):
     rng = np.random.default_rng(4)
     for x, size, alpha, beta, k in lrn_cases(rng):
@@ -108,32 +140,14 @@ def check_lrn(module):
         case = shape_text(x=x, **options) + f", {x.dtype}"
         want, cache = F.lrn_forward(x, **options)
         dy = rng.standard_normal(x.shape).astype(x.dtype)
-        by_n = lrn_variant(x, dy, size, alpha / size, beta, k)
         out = unpack("lrn_forward", call(module, "lrn_forward", x, **options), 2, "(y, cache)")
-        expect("lrn_forward", [("y", out[0], want, dict(dtype=x.dtype, axes=AXES, variants=[
-            ("equals the formula with alpha divided by size (PyTorch's and Caffe's convention); "
-             "the paper uses alpha as written: s = k + alpha * sum of a^2", by_n[0]),
-            ("equals a * s^beta; it is a * s^(-beta) (divide by the power)",
-             lrn_variant(x, dy, size, alpha, beta, k, power=beta)[0]),
-            ("equals the formula with k left out of s", lrn_variant(x, dy, size, alpha, beta, 0.0)[0]),
-            ("equals the formula with the window mirrored: channel c's window is "
-             "c - size//2 .. c + (size-1)//2", lrn_variant(x[:, ::-1], dy, size, alpha, beta, k)[0][:, ::-1]
-             if size % 2 == 0 else None),
-        ]))], case)
+        expect("lrn_forward", [("y", out[0], want, dict(
+            dtype=x.dtype, axes=AXES, variants=_lrn_forward_variants(x, dy, size, alpha, beta, k)))],
+            case)
         dx = call(module, "lrn_backward", dy, out[1])
-        expect("lrn_backward", [("dx", dx, F.lrn_backward(dy, cache), dict(dtype=x.dtype, axes=AXES, variants=[
-            ("equals the gradient with alpha divided by size; the paper's alpha is used as written",
-             by_n[1]),
-            ("equals dy * s^(-beta): the cross-channel term is missing (every a[c] is also in the "
-             "denominators s[j] of its neighbours)", lrn_variant(x, dy, size, alpha, beta, k, cross=0)[1]),
-            ("the cross-channel term is half what it should be (d(a^2)/da = 2a)",
-             lrn_variant(x, dy, size, alpha, beta, k, cross=0.5)[1]),
-            ("the cross-channel term has the wrong sign", lrn_variant(x, dy, size, alpha, beta, k, cross=-1)[1]),
-            ("the cross-channel term is summed over channel c's own window; it must be summed over "
-             "the channels j whose window contains c (the mirrored window, c - (size-1)//2 .. "
-             "c + size//2)", lrn_variant(x, dy, size, alpha, beta, k, mirrored=False)[1]
-             if size % 2 == 0 else None),
-        ]))], case)
+        expect("lrn_backward", [("dx", dx, F.lrn_backward(dy, cache), dict(
+            dtype=x.dtype, axes=AXES, variants=_lrn_backward_variants(x, dy, size, alpha, beta, k)))],
+            case)
     for x_shape, size in [((1, 6, 2, 2), 4), ((2, 5, 2, 1), 5)]:
         x = rng.standard_normal(x_shape) * 2
         options = dict(size=size, alpha=0.5, beta=0.75, k=2.0)

@@ -24,7 +24,8 @@ def _kept(y, x, p, case):
     1/(1-p) and that about 1 - p of the units are kept."""
     array, phrase = as_array(y)
     if phrase or array.shape != x.shape:
-        raise Mismatch(f"dropout_forward: y {phrase or f'has shape {array.shape}, expected {x.shape}'} [{case}]")
+        phrase = phrase or f"has shape {array.shape}, expected {x.shape}"
+        raise Mismatch(f"dropout_forward: y {phrase} [{case}]")
     if not np.isfinite(array).all():
         raise Mismatch(f"dropout_forward: y has nan or inf entries; with p = 1 every unit is "
                        f"zeroed (1/(1-p) is infinite and 0 * inf is nan: return zeros) [{case}]")
@@ -76,12 +77,12 @@ def check_dropout(module):
         dy = rng.standard_normal(shape).astype(dtype)
         dx = call(module, "dropout_backward", dy, cache)
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+        _same_mask(dx, dy, kept, case)
         expect("dropout_backward", [("dx", dx, dy * kept * scale, dict(dtype=dtype, variants=[
             ("equals dy * keep: the factor 1/(1-p) is missing", dy * kept if p > 0 else None),
             ("equals dy: the mask is missing (zeroed units get no gradient)", dy if p > 0 else None),
         ], nonfinite="has nan or inf entries: with p = 1, 1/(1-p) is infinite (return zeros)"))],
             case)
-        _same_mask(dx, dy, kept, case)
     _check_not_training(module, rng)
     x = rng.standard_normal((3, 6))
     check_backward(module, "dropout_forward", "dropout_backward", {"x": x},
@@ -90,8 +91,11 @@ def check_dropout(module):
 
 
 def _same_mask(dx, dy, kept, case):
-    dx = np.asarray(dx, dtype=np.float64)
-    if np.isfinite(dx).all() and not np.array_equal(np.abs(dx) > 0, kept & (dy != 0)):
+    """dx must be zero exactly where the forward pass zeroed units (dy has no zeros)."""
+    dx, _ = as_array(dx)
+    if dx is None or dx.shape != dy.shape or not np.isfinite(dx).all():
+        return                                   # expect() says what is wrong
+    if 0 < kept.mean() < 1 and np.abs(dx).any() and not np.array_equal(np.abs(dx) > 0, kept):
         raise Mismatch("dropout_backward: dx wrong: its zeros are not where the forward pass "
                        "zeroed units: reuse the forward pass's mask from the cache, do not draw "
                        f"a new one [{case}]")

@@ -64,7 +64,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
 
     x: (N, C, H, W), w: (F, C//groups, KH, KW), b: (F,). Returns (y, cache), y (N, F, OH, OW):
 
-        y[n, f, oh, ow] = b[f] + sum_{c', i, j} w[f, c', i, j] * x_pad[n, g*Cg + c', oh*stride + i, ow*stride + j]
+        y[n, f, oh, ow] = b[f] + sum_{c', i, j} w[f, c', i, j]
+                                 * x_pad[n, g*Cg + c', oh*stride + i, ow*stride + j]
 
     where Cg = C // groups, filter f belongs to group g = f // (F // groups), and c' runs over
     0 .. Cg-1: group g's filters see only group g's channels (groups=2 is AlexNet's two
