@@ -29,6 +29,7 @@ Where it is strict, as CuPy is (or stricter, so that code passing here runs on a
 What it cannot show: asynchrony and races (every call has finished when it returns), real
 memory limits, NVRTC's own diagnostics (g++ compiles the sources), and speed.
 """
+import builtins as _builtins
 import functools as _functools
 import types as _types
 
@@ -226,7 +227,7 @@ class ndarray:
     def __array_function__(self, func, types, args, kwargs):
         module = _functools.reduce(getattr, func.__module__.split(".")[1:], _this_module())
         ours = getattr(module, func.__name__, None)
-        if ours is None or ours is func or not all(issubclass(t, (ndarray, _np.ndarray)) for t in types):
+        if ours is None or ours is func or not _builtins.all(issubclass(t, (ndarray, _np.ndarray)) for t in types):
             return NotImplemented
         return ours(*args, **kwargs)
 
@@ -335,7 +336,7 @@ for _name, _ufunc in {"neg": _np.negative, "pos": _np.positive, "abs": _np.absol
 
 def _has_arrays(key):
     items = key if isinstance(key, tuple) else (key,)
-    return any(isinstance(item, (ndarray, _np.ndarray, list)) for item in items)
+    return _builtins.any(isinstance(item, (ndarray, _np.ndarray, list)) for item in items)
 
 
 def _index(key):
@@ -385,7 +386,7 @@ def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
 
 
 def get_array_module(*args):
-    return _this_module() if any(isinstance(arg, ndarray) for arg in args) else _np
+    return _this_module() if _builtins.any(isinstance(arg, ndarray) for arg in args) else _np
 
 
 # ---- making arrays on the current device ------------------------------------------------------------
@@ -425,6 +426,7 @@ linspace = _gpu(_np.linspace)
 eye = _gpu(_np.eye)
 
 # ---- math: NumPy on the device's data (matmul stands for cuBLAS) ------------------------------------
+# (sum, all, any, max, min, abs and round shadow Python's built-ins from here on: use _builtins.)
 
 for _name in ("exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "tanh", "sign", "floor",
               "ceil", "maximum", "minimum", "abs", "absolute", "negative", "add", "subtract",
