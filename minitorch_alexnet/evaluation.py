@@ -30,22 +30,26 @@ def top_k_errors(logits, labels, ks=(1, 5)):
 
 
 def evaluation_loader(dataset, preprocess, images_per_batch, *, ten_crop=False, workers=2,
-                      seed=0, max_bad_fraction=0.01):
+                      seed=0, max_bad_fraction=0.01, part=(0, 1)):
     """A ``DataLoader`` of test-time views of ``dataset`` in a fixed order: the centre crop of
     each image, or with ``ten_crop`` its ten views as (batch, 10, C, H, W), a tenth as many
-    images per batch so that a batch holds about ``images_per_batch`` crops."""
+    images per batch so that a batch holds about ``images_per_batch`` crops. ``part``:
+    (rank, size), this process's slice of every batch (``distributed.py``)."""
     batch_size = max(1, images_per_batch // (VIEWS if ten_crop else 1))
     return DataLoader(dataset, batch_size, seed=seed, transform=preprocess, train=False,
-                      ten_crop=ten_crop, num_workers=workers, max_bad_fraction=max_bad_fraction)
+                      ten_crop=ten_crop, num_workers=workers, max_bad_fraction=max_bad_fraction,
+                      part=part)
 
 
-def evaluate(model, loader, device, ten_crop=False, confusion=False):
+def evaluate(model, loader, device, ten_crop=False, confusion=False, comm=None):
     """Score ``model`` over every batch of ``loader`` (from ``evaluation_loader``) on ``device``.
 
     Returns a dict: ``loss`` (mean softmax cross-entropy), ``top1_error`` and ``top5_error``
     (fractions), ``count`` (images), and with ``confusion`` also ``confusion``, a
     (classes, classes) count matrix, rows the true class and columns the predicted one.
-    With ``ten_crop`` the loader gives ten views per image and their softmax is averaged."""
+    With ``ten_crop`` the loader gives ten views per image and their softmax is averaged.
+    ``comm``: the loader holds this process's part of the set; the sums are summed over the
+    processes (not with ``confusion``)."""
     total_loss, top1, top5, count = 0.0, 0, 0, 0
     matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
     with device_context(device):
@@ -55,6 +59,9 @@ def evaluate(model, loader, device, ten_crop=False, confusion=False):
             top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
             if confusion:
                 np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
+    if comm is not None:
+        total_loss, *counts = comm.sum_numbers([total_loss, top1, top5, count])
+        top1, top5, count = (int(n) for n in counts)
     if count == 0:
         raise ValueError("the evaluation set is empty")
     result = {"loss": total_loss / count, "top1_error": top1 / count, "top5_error": top5 / count,

@@ -45,15 +45,16 @@ def raise_if_nonfinite(arrays, where, verb="produced"):
             raise FloatingPointError(f"{where} {verb} a non-finite value (nan or inf)")
 
 
-def locate_nonfinite(model, x, labels):
+def locate_nonfinite(model, x, labels, dropout_keys=None):
     """Re-run a training step of ``model`` on ``x`` and ``labels`` with checks after every
     layer, forward then backward, and say where the first nan or inf appears (a sentence).
 
-    Reset ``model.dropout_rng`` to its state before the failed step first, so that the replay
-    draws the same dropout masks. ``model.check_finite`` is off again afterwards."""
+    The replay must draw the failed step's dropout masks: pass its ``dropout_keys``, or
+    without keys reset ``model.dropout_rng`` to its state before the step first.
+    ``model.check_finite`` is off again afterwards."""
     model.check_finite = True
     try:
-        logits = model.forward(x, train=True)
+        logits = model.forward(x, train=True, dropout_keys=dropout_keys)
         loss, dlogits = F.softmax_cross_entropy(logits, labels)
         raise_if_nonfinite([loss, dlogits], "the loss (softmax cross-entropy)")
         model.backward(dlogits)

@@ -25,15 +25,18 @@ The JSON document (``meta``)::
     global_step                  epoch done, SGD steps in all
     optimizer_lr                 the optimizer's learning rate at the last step
     schedule                     the learning-rate schedule's state (plateau counters)
-    dropout_rng                  the dropout generator's state; the data's randomness (order,
-                                 crops, flips, colour shifts) is a function of the seed and the
-                                 position, so it needs no state of its own
+    dropout_rng                  the model's unkeyed dropout generator's state; the trainer's
+                                 randomness (order, crops, flips, colour shifts, dropout
+                                 masks) is a function of the seed, the epoch and the image,
+                                 so it needs no state of its own
     epoch_sums                   loss, correct and seen so far in the unfinished epoch, its
                                  seconds, and the unreadable images met in it
     history                      one row of metrics per finished epoch
 
-A run directory keeps its checkpoints in ``checkpoints/`` (``last.npz``, ``previous.npz``).
+A run directory keeps its checkpoints in ``checkpoints/`` (``last.npz``, ``previous.npz``),
+and ``metrics.jsonl`` and the plots beside them (``write_metrics``, ``write_plots``).
 """
+import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -187,3 +190,32 @@ def restore_training(saved, model, optimizer, schedule):
     schedule.load_state_dict(meta["schedule"])
     model.dropout_rng.bit_generator.state = meta["dropout_rng"]
     return saved.position
+
+
+# ---- the run directory's other files -----------------------------------------------------------
+
+def write_metrics(run_dir, history):
+    """Rewrite metrics.jsonl from the history, one JSON line per epoch (atomically), so that
+    it always agrees with the checkpoint, also after a resume."""
+    ckpt.write_text_atomically(os.path.join(run_dir, "metrics.jsonl"),
+                               "".join(json.dumps(row) + "\n" for row in history))
+
+
+def write_plots(run_dir, history, model, log):
+    """curves.png and conv1_filters.png. A file that cannot be written (full or read-only
+    disk) stops the run like any other write (``WriteError``); a plotting bug only warns
+    through ``log``."""
+    from .plots import plot_conv1_filters, plot_curves
+
+    plots = {"curves.png": lambda path: plot_curves(history, path),
+             "conv1_filters.png": lambda path: plot_conv1_filters(
+                 model.state_dict()["conv1.weight"], path)}
+    for name, draw in plots.items():
+        path = os.path.join(run_dir, name)
+        try:
+            with ckpt.writing(path):
+                draw(path)
+        except ckpt.WriteError:
+            raise
+        except Exception as error:   # a bug in a plot must never cost a run
+            log(f"warning: could not draw {path} ({error})")

@@ -3,14 +3,18 @@
 One step: forward with dropout, softmax cross-entropy, backward, the paper's momentum SGD
 update. After each epoch: validation (top-1 and top-5 error), the learning-rate schedule, a
 line of metrics, plots and a checkpoint. Everything random (data order, crops, flips, colour
-shifts) is a pure function of the seed and the position in training; dropout masks come from
-one generator seeded once. A checkpoint stores the position (epoch, batch) and every state that
-evolves (weights, velocities, schedule, the dropout generator's state, metrics). So ``--resume``
+shifts, dropout masks) is a pure function of the seed, the epoch and the image's index in the
+data set. A checkpoint stores the position (epoch, batch) and every state that evolves
+(weights, velocities, schedule, metrics). So ``--resume``
 continues exactly where a run stopped, and on the CPU a resumed run ends with the same weights,
 bit for bit, as one that was never interrupted. Checkpoints are written after each epoch, on
 Ctrl-C, every --checkpoint-every steps and every --checkpoint-minutes of training (10 by
 default); which of these wrote one makes no difference to a resume. A run stopped before its
 first checkpoint is started again from its config.json (``train.py``), as exactly.
+
+With a ``comm`` of several processes (``distributed.py``, under ``mpiexec``) each process
+trains on its slice of every batch and the gradients are summed; only rank 0 prints and writes
+the run directory, and a checkpoint does not record how many processes wrote it.
 
 Beside this file: ``train_config.py`` holds the settings (``TrainConfig``), ``run_state.py``
 what a checkpoint holds and how it is read back, ``evaluation.py`` the top-1 / top-5 errors.
@@ -31,16 +35,19 @@ import sys
 import time
 from dataclasses import asdict
 
+import numpy as np
+
 from . import functional as F
 from .backend import device_context, to_device, to_numpy
-from .checkpoint import WriteError, write_text_atomically, writing
-from .data import DataLoader, Preprocess, build_datasets
+from .checkpoint import write_text_atomically
+from .data import DataLoader, Preprocess, build_datasets, image_channels
+from .distributed import GradientSum, SingleProcess, broadcast_training_state, zero_gradients
 from .evaluation import evaluate, evaluation_loader
 from .model import AlexNet
 from .nonfinite import all_finite, locate_nonfinite
 from .optim import SGD
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
-                        save_run_state)
+                        save_run_state, write_metrics, write_plots)
 from .schedule import Schedule
 from .train_config import TrainConfig
 
@@ -50,14 +57,6 @@ class TrainingStopped(RuntimeError):
     checkpoint is intact."""
 
 
-def image_channels(dataset):
-    """1 for grayscale data sets, 3 for colour ones, without decoding an image (the first one
-    may be unreadable)."""
-    if hasattr(dataset, "images"):
-        return int(dataset.images.shape[-1])
-    return 1 if getattr(dataset, "mode", "RGB") == "L" else 3
-
-
 class Trainer:
     """Builds data, model and optimizer from a TrainConfig and runs training, or resumes it
     from ``resume_from``, a ``run_state.SavedRun`` of the same run."""
@@ -65,10 +64,13 @@ class Trainer:
     # Seconds, for --checkpoint-minutes: when a checkpoint is due (a test may swap the clock).
     clock = staticmethod(time.monotonic)
 
-    def __init__(self, config: TrainConfig, *, resume_from=None, out=None):
+    def __init__(self, config: TrainConfig, *, resume_from=None, out=None, comm=None):
         self.config = config.resolved()
         self.out = out or sys.stdout
-        self.stop_requested = False
+        self.comm = comm or SingleProcess()
+        self.is_root = self.comm.rank == 0       # the process that prints and writes files
+        self.stop_requested = False              # set by Ctrl-C / SIGTERM in this process
+        self.stop_agreed = False                 # some process asked to stop (distributed.py)
         self.last_checkpoint_time = self.clock()
         self._build_data(resume_from)
         self._build_model()
@@ -82,10 +84,13 @@ class Trainer:
         self.epoch_sums = self._zero_sums()
         if resume_from is not None:
             self._restore(resume_from)
+        self.gradient_sum = GradientSum(self.comm)
+        broadcast_training_state(self.comm, self.model, self.optimizer)
 
     # ---- set-up ------------------------------------------------------------------------
     def log(self, text):
-        print(text, file=self.out, flush=True)
+        if self.is_root:
+            print(text, file=self.out, flush=True)
 
     def _build_data(self, saved=None):
         c = self.config
@@ -111,11 +116,15 @@ class Trainer:
 
     def _make_loaders(self):
         c = self.config
+        self.part = (self.comm.rank, self.comm.size)   # this process's slice of each batch
+        if c.batch_size < self.comm.size:
+            raise ValueError(f"--batch-size {c.batch_size} is the global batch: it must be at "
+                             f"least the number of processes, {self.comm.size}")
         self.train_loader = DataLoader(self.train_set, c.batch_size, seed=c.seed,
-                                       transform=self.preprocess, train=True,
+                                       transform=self.preprocess, train=True, part=self.part,
                                        num_workers=c.workers, max_bad_fraction=c.max_bad_fraction)
         self.val_loader = evaluation_loader(self.val_set, self.preprocess, max(c.batch_size, 100),
-                                            workers=c.workers, seed=c.seed,
+                                            workers=c.workers, seed=c.seed, part=self.part,
                                             max_bad_fraction=c.max_bad_fraction)
 
     def _build_model(self):
@@ -132,7 +141,10 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self):
-        """Save the run's state (``run_state.py`` says what it holds) as checkpoints/last.npz."""
+        """Save the run's state (``run_state.py`` says what it holds) as checkpoints/last.npz;
+        rank 0 writes it, the other processes hold the same state."""
+        if not self.is_root:
+            return None
         # The unreadable images met so far this epoch: the loader lists only its own part.
         epoch_sums = dict(self.epoch_sums, bad_before_resume=self._epoch_bad_images())
         position = TrainingPosition(self.epoch, self.batches_done, self.global_step, epoch_sums,
@@ -148,7 +160,7 @@ class Trainer:
         and when --checkpoint-minutes have passed since the last one. (The clock only decides
         when; the checkpoint holds the exact position, so a resume from it is exact too.)"""
         c = self.config
-        if self.stop_requested or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
+        if self._stopping() or (c.checkpoint_every and self.global_step % c.checkpoint_every == 0):
             return True
         minutes = c.checkpoint_minutes or 0
         return minutes > 0 and self.clock() - self.last_checkpoint_time >= 60.0 * minutes
@@ -161,31 +173,20 @@ class Trainer:
         self.global_step = position.global_step
         self.epoch_sums, self.history = position.epoch_sums, position.history
 
-    def _write_metrics(self):
-        """Rewrite metrics.jsonl from the history (atomically), so that it always agrees with
-        the checkpoint, also after a resume."""
-        write_text_atomically(os.path.join(self.config.run_dir, "metrics.jsonl"),
-                              "".join(json.dumps(row) + "\n" for row in self.history))
-
-    def _write_plots(self):
-        """curves.png and conv1_filters.png. A file that cannot be written (full or read-only
-        disk) stops the run like any other write (``WriteError``); a plotting bug only warns."""
-        from .plots import plot_conv1_filters, plot_curves
-
-        plots = {"curves.png": lambda path: plot_curves(self.history, path),
-                 "conv1_filters.png": lambda path: plot_conv1_filters(
-                     self.model.state_dict()["conv1.weight"], path)}
-        for name, draw in plots.items():
-            path = os.path.join(self.config.run_dir, name)
-            try:
-                with writing(path):
-                    draw(path)
-            except WriteError:
-                raise
-            except Exception as error:   # a bug in a plot must never cost a run
-                self.log(f"warning: could not draw {path} ({error})")
+    def _write_run_files(self, plots=True):
+        """metrics.jsonl (from the history, so it agrees with the checkpoint) and the plots;
+        rank 0 writes them."""
+        if self.is_root:
+            write_metrics(self.config.run_dir, self.history)
+            if plots:
+                write_plots(self.config.run_dir, self.history, self.model, self.log)
 
     # ---- the loop ------------------------------------------------------------------------
+    def _stopping(self):
+        """Stop after this step? Several processes stop on what they agreed in the step's sum
+        (a signal may reach them at different moments); one process on its own flag."""
+        return self.stop_agreed or (self.comm.size == 1 and self.stop_requested)
+
     def _install_signal_handlers(self):
         def request_stop(signum, frame):
             if self.stop_requested:              # a second Ctrl-C stops at once
@@ -201,7 +202,7 @@ class Trainer:
         return previous
 
     def _progress(self, total, initial, epoch):
-        if not self.config.progress:
+        if not (self.config.progress and self.is_root):
             return None
         from tqdm import tqdm
 
@@ -209,47 +210,76 @@ class Trainer:
                     unit="batch", file=sys.stderr, dynamic_ncols=True, leave=False,
                     mininterval=0.5)
 
-    def train_step(self, x, labels, lr):
-        """One SGD step on a batch; returns (loss, correct). Raises TrainingStopped if a
-        non-finite value appears, naming the first layer that produced it."""
-        rng_state = self.model.dropout_rng.bit_generator.state
+    def train_step(self, batch, lr):
+        """One SGD step on this process's slice of a global batch (a ``data.loader.Batch``).
+        Returns the global batch's (loss sum, correct, images); no step when no process read
+        an image. Raises TrainingStopped if a non-finite value appears, naming the first layer
+        that produced it."""
+        keys = self.epoch * len(self.train_set) + np.asarray(batch.indices)  # image and epoch
         with device_context(self.device):       # the logits and the loss live on the first device
-            x_device, labels_device = to_device(x, self.device), to_device(labels, self.device)
-            logits = self.model.forward(x_device, train=True)
-            loss, dlogits = F.softmax_cross_entropy(logits, labels_device)
-            loss = float(loss)
-            self.model.backward(dlogits, input_grad=False)   # no gradient for the images
-        gradients_finite = all_finite([g for _, _, _, g in self.model.parameters()])
-        if not (math.isfinite(loss) and gradients_finite):
-            self.model.dropout_rng.bit_generator.state = rng_state
-            with device_context(self.device):
-                where = locate_nonfinite(self.model, x_device, labels_device)
-            raise TrainingStopped(
-                f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
-                f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
-                f"the last good checkpoint in {self.config.run_dir}/checkpoints is intact."
-                + ("" if where.startswith("the input") else " Try a lower --lr."))
+            dlogits, loss_sum, correct = self._forward(batch, keys)
+            # One small sum over the processes: the loss, hits and size of the global batch,
+            # and whether any process was asked to stop (all stop after the same step).
+            loss_sum, correct, count, stops = self.comm.sum_numbers(
+                [loss_sum, correct, len(batch.labels), self.stop_requested])
+            self.stop_agreed = stops > 0
+            if count == 0:
+                return 0.0, 0, 0
+            if dlogits is None:                 # nothing read here: a zero share of the sum
+                zero_gradients(self.model)
+            else:                               # this slice's share of the global mean
+                dlogits *= len(batch.labels) / count
+                self.model.backward(dlogits, input_grad=False)   # no gradient for the images
+            self.gradient_sum(self.model)       # sum over the processes (one: nothing to do)
+        loss = loss_sum / count
+        if not (math.isfinite(loss) and all_finite([g for _, _, _, g in self.model.parameters()])):
+            self._stop_on_nonfinite(batch, keys, loss)
         self.optimizer.lr = lr
         self.optimizer.step()
-        correct = int((to_numpy(logits).argmax(axis=1) == labels).sum())
-        return loss, correct
+        return loss_sum, int(correct), int(count)
+
+    def _forward(self, batch, keys):
+        """Forward and loss on this process's slice: (dlogits of its mean loss, loss sum,
+        correct), or (None, 0, 0) for an empty slice."""
+        if not len(batch.labels):
+            return None, 0.0, 0
+        x, labels = to_device(batch.x, self.device), to_device(batch.labels, self.device)
+        logits = self.model.forward(x, train=True, dropout_keys=keys)
+        loss, dlogits = F.softmax_cross_entropy(logits, labels)
+        correct = int((to_numpy(logits).argmax(axis=1) == batch.labels).sum())
+        return dlogits, float(loss) * len(batch.labels), correct
+
+    def _stop_on_nonfinite(self, batch, keys, loss):
+        """Replay the step layer by layer to find where nan or inf appeared, and stop."""
+        where = "another process's slice of the batch"
+        if len(batch.labels):
+            with device_context(self.device):
+                where = locate_nonfinite(self.model, to_device(batch.x, self.device),
+                                         to_device(batch.labels, self.device), keys)
+        raise TrainingStopped(
+            f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
+            f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
+            f"the last good checkpoint in {self.config.run_dir}/checkpoints is intact."
+            + ("" if where.startswith("the input") else " Try a lower --lr."))
 
     def run(self):
         c = self.config
-        os.makedirs(c.run_dir, exist_ok=True)
-        # Atomic: a run killed before its first checkpoint is resumed from it (train.py).
-        write_text_atomically(os.path.join(c.run_dir, "config.json"), json.dumps(asdict(c), indent=2))
+        if self.is_root:
+            os.makedirs(c.run_dir, exist_ok=True)
+            # Atomic: a run killed before its first checkpoint is resumed from it (train.py).
+            write_text_atomically(os.path.join(c.run_dir, "config.json"), json.dumps(asdict(c), indent=2))
         self.last_checkpoint_time = self.clock()
         self.log(f"training AlexNet ({c.preset} preset, {self.model.num_parameters():,} parameters, "
-                 f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}) on "
+                 f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}, "
+                 f"{self.comm.describe()}) on "
                  f"{c.dataset}: {len(self.train_set)} training / {len(self.val_set)} validation "
                  f"images, {len(self.classes)} classes; run directory {c.run_dir}")
         if self.history:
-            self._write_metrics()       # a resumed run: metrics.jsonl agrees with the checkpoint
+            self._write_run_files(plots=False)   # a resumed run: metrics.jsonl agrees with the checkpoint
         previous_handlers = self._install_signal_handlers()
         try:
             while self.epoch < c.epochs:
-                if not self._run_epoch() or (self.stop_requested and self.epoch < c.epochs):
+                if not self._run_epoch() or (self._stopping() and self.epoch < c.epochs):
                     self.log(f"interrupted: checkpoint saved at epoch {self.epoch + 1}, step "
                              f"{self.batches_done}; continue with --resume {c.run_dir}")
                     return 130
@@ -278,26 +308,26 @@ class Trainer:
         started = time.perf_counter()
         try:
             earlier_bad = self.epoch_sums.get("bad_before_resume", [])
-            for x, labels in self.train_loader.epoch(epoch, start_batch=self.batches_done,
-                                                     earlier_bad=earlier_bad):
+            for batch in self.train_loader.batches(epoch, start_batch=self.batches_done,
+                                                   earlier_bad=earlier_bad):
                 lr = self.schedule.lr_for_step(epoch, self.batches_done)
-                loss, correct = self.train_step(x, labels, lr)
+                loss_sum, correct, count = self.train_step(batch, lr)
                 sums = self.epoch_sums
-                sums["loss"] += loss * len(labels)
+                sums["loss"] += loss_sum
                 sums["correct"] += correct
-                sums["seen"] += len(labels)
+                sums["seen"] += count
                 self.batches_done += 1
                 self.global_step += 1
                 if bar is not None:
                     rate = sums["seen"] / max(1e-9, sums["seconds"] + time.perf_counter() - started)
-                    bar.set_postfix_str(f"loss {sums['loss'] / sums['seen']:.3f} lr {lr:.2g} "
+                    bar.set_postfix_str(f"loss {sums['loss'] / max(1, sums['seen']):.3f} lr {lr:.2g} "
                                         f"{rate:.0f} img/s", refresh=False)
                     bar.update(1)
                 if self._checkpoint_due():
                     sums["seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
                     self.save_checkpoint()
-                    if self.stop_requested:
+                    if self._stopping():
                         return False
         finally:
             if bar is not None:
@@ -309,7 +339,8 @@ class Trainer:
         """After the epoch's last step: validate, log the epoch's line, let the schedule react,
         move on to the next epoch, then write the checkpoint, metrics.jsonl and the plots."""
         bad_images = self._epoch_bad_images()
-        row = self._epoch_metrics(evaluate(self.model, self.val_loader, self.device), len(bad_images))
+        validation = evaluate(self.model, self.val_loader, self.device, comm=self.comm)
+        row = self._epoch_metrics(validation, len(bad_images))
         self.history.append(row)
         self._log_epoch(row, bad_images)
         message = self.schedule.end_epoch(row["val_top1_error"])
@@ -319,8 +350,7 @@ class Trainer:
         self.batches_done = 0
         self.epoch_sums = self._zero_sums()
         self.save_checkpoint()
-        self._write_metrics()
-        self._write_plots()
+        self._write_run_files()
 
     def _epoch_metrics(self, validation, bad_image_count):
         """The metrics.jsonl row of the epoch just trained: its training sums, ``validation``
@@ -352,13 +382,13 @@ class Trainer:
 
     def final_report(self):
         """Validation with the final weights (and the 10-view average with --ten-crop)."""
-        result = evaluate(self.model, self.val_loader, self.device)
+        result = evaluate(self.model, self.val_loader, self.device, comm=self.comm)
         lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
                  f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
         if self.config.ten_crop:
-            ten = evaluation_loader(self.val_set, self.preprocess, self.config.batch_size,
-                                    ten_crop=True, workers=self.config.workers, seed=self.config.seed)
-            r10 = evaluate(self.model, ten, self.device, ten_crop=True)
+            ten = evaluation_loader(self.val_set, self.preprocess, self.config.batch_size, ten_crop=True,
+                                    workers=self.config.workers, seed=self.config.seed, part=self.part)
+            r10 = evaluate(self.model, ten, self.device, ten_crop=True, comm=self.comm)
             lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
                          f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
             result["ten_crop"] = r10

@@ -15,6 +15,7 @@ from minitorch_alexnet import checkpoint as ckpt
 from minitorch_alexnet import functional as F
 from minitorch_alexnet import train
 from minitorch_alexnet.model import AlexNet
+from minitorch_alexnet.data.loader import Batch
 from minitorch_alexnet.trainer import TrainConfig, Trainer, TrainingStopped
 
 import helpers_train as h
@@ -32,15 +33,15 @@ def trainer(tmp_path):
 
 @pytest.fixture
 def batch(trainer):
-    x, labels = next(iter(trainer.train_loader.epoch(0)))
-    return np.array(x), np.array(labels)
+    first = next(iter(trainer.train_loader.batches(0)))
+    return Batch(np.array(first.x), np.array(first.labels), first.indices)
 
 
-def stopped_step(trainer, x, labels):
+def stopped_step(trainer, batch):
     """Run one step that must stop; check the weights were not updated; return the message."""
     before = trainer.model.state_dict()
     with np.errstate(all="ignore"), pytest.raises(TrainingStopped) as info:
-        trainer.train_step(x, labels, 0.02)
+        trainer.train_step(batch, 0.02)
     after = trainer.model.state_dict()
     for name in before:
         assert np.array_equal(before[name], after[name], equal_nan=True), f"{name} was updated"
@@ -54,18 +55,18 @@ def test_a_good_step_passes(trainer, batch):
     a forward pass recomputed here with the same weights and dropout masks), fills every
     gradient with finite values, and moves every weight by the first step of the paper's SGD:
     w <- w - lr (wd w + dL/dw), the velocity starting at zero."""
-    x, labels = batch
+    x, labels = batch.x, batch.labels
     model, lr, decay = trainer.model, 0.02, trainer.optimizer.weight_decay
     before = model.state_dict()
-    masks = model.dropout_rng.bit_generator.state
-    logits = model.forward(x, train=True)
+    keys = batch.indices + 0 * len(trainer.train_set)        # epoch 0: the step's dropout keys
+    logits = model.forward(x, train=True, dropout_keys=keys)
     expected_loss = float(F.softmax_cross_entropy(logits, labels)[0])
     expected_correct = int((np.asarray(logits).argmax(axis=1) == labels).sum())
-    model.dropout_rng.bit_generator.state = masks           # the step draws the same masks
 
-    loss, correct = trainer.train_step(x, labels, lr)
+    loss_sum, correct, count = trainer.train_step(batch, lr)
 
-    assert math.isfinite(loss) and loss == pytest.approx(expected_loss, rel=1e-6)
+    assert count == len(labels) and math.isfinite(loss_sum)
+    assert loss_sum / count == pytest.approx(expected_loss, rel=1e-6)
     assert correct == expected_correct
     gradients, after = model.grad_dict(), model.state_dict()
     assert sorted(gradients) == sorted(before)
@@ -78,16 +79,15 @@ def test_a_good_step_passes(trainer, batch):
 
 
 def test_nan_in_the_input_batch(trainer, batch):
-    x, labels = batch
-    x[3, 1, 5, 7] = np.nan
-    message = stopped_step(trainer, x, labels)
+    batch.x[3, 1, 5, 7] = np.nan
+    message = stopped_step(trainer, batch)
     assert "non-finite loss at epoch 1, step 1" in message
     assert re.search(r": the input batch (contains|is the first to produce) a non-finite value", message), message
 
 
 def test_inf_weight_in_conv3_names_its_forward_pass(trainer, batch):
     trainer.model.params["conv3.weight"][0][0, 0, 1, 1] = np.inf
-    message = stopped_step(trainer, *batch)
+    message = stopped_step(trainer, batch)
     assert "the forward pass of conv3 is the first to produce a non-finite value" in message
     for earlier in ("conv1", "conv2", "input batch"):
         assert earlier not in message
@@ -98,20 +98,19 @@ def test_backward_only_fault_names_the_layer(trainer, batch, monkeypatch):
     layer whose backward pass (fc8 down to conv1) produces a nan is conv2."""
     real = F.lrn_backward
     monkeypatch.setattr(model_module.F, "lrn_backward", lambda dy, cache: real(dy, cache) * np.nan)
-    message = stopped_step(trainer, *batch)
+    message = stopped_step(trainer, batch)
     assert "non-finite gradient" in message
     assert "the backward pass of conv2 is the first to produce a non-finite value" in message
     assert "forward" not in message
 
 
 def test_check_finite_is_off_again_after_locating(trainer, batch):
-    x, labels = batch
-    x[0, 0, 0, 0] = np.inf
-    stopped_step(trainer, x, labels)
+    batch.x[0, 0, 0, 0] = np.inf
+    stopped_step(trainer, batch)
     assert trainer.model.check_finite is False
-    x[0, 0, 0, 0] = 0.0
-    loss, _ = trainer.train_step(x, labels, 0.02)                 # training can go on
-    assert math.isfinite(loss)
+    batch.x[0, 0, 0, 0] = 0.0
+    loss_sum, _, _ = trainer.train_step(batch, 0.02)             # training can go on
+    assert math.isfinite(loss_sum)
 
 
 def test_huge_learning_rate_stops_with_status_1_and_keeps_the_checkpoint(tmp_path):

@@ -117,10 +117,18 @@ def build_datasets(name="builtin", data_dir=None, val_dir=None, *, seed=0, limit
     return train.subset(limit_train), val.subset(limit_val)
 
 
+def image_channels(dataset):
+    """1 for grayscale data sets, 3 for colour ones, without decoding an image (the first one
+    may be unreadable)."""
+    if hasattr(dataset, "images"):
+        return int(dataset.images.shape[-1])
+    return 1 if getattr(dataset, "mode", "RGB") == "L" else 3
+
+
 __all__ = [
     "ArrayDataset", "AugmentationDraws", "BadImageError", "DATASETS", "DataError", "DataLoader", "FolderDataset",
     "IMAGE_EXTENSIONS", "MAX_PIXELS", "Preprocess", "build_datasets", "builtin", "center_crop",
     "cifar", "compute_mean_image", "dataset_statistics", "decode_image", "default_stored_size",
-    "fit_pca_colour", "folder", "hflip", "idx", "pca_colour_shift", "pca_colour_shifts", "random_crop",
+    "fit_pca_colour", "folder", "hflip", "idx", "image_channels", "pca_colour_shift", "pca_colour_shifts", "random_crop",
     "random_hflip", "resize_images", "resize_shorter_side", "ten_crop", "to_stored_size",
 ]
