@@ -65,7 +65,7 @@ def test_the_untouched_stubs_are_not_yet_written(capsys):
     assert cli.main([str(STUBS)]) == 1                    # nothing attempted: not a success
     lines = capsys.readouterr().out.splitlines()
     assert all(line.split(None, 1)[1] == "not yet written" for line in lines[:10]), lines
-    assert "Nothing attempted yet" in lines[-1]
+    assert "Nothing graded yet" in lines[-1]
 
 
 def test_every_stub_has_a_docstring_and_raises_not_implemented():
@@ -411,6 +411,17 @@ def test_linear_dw_transposed_and_db_averaged():
         return dx, dw, db / dy.shape[0]
     assert_failed(grade("linear", linear_backward=transposed), "dw wrong (dx and db right)", "transposed")
     assert_failed(grade("linear", linear_backward=averaged), "db wrong (dx and dw right)", "the sum")
+
+
+def test_centred_differences_of_the_students_own_forward_pass():
+    from minitorch_alexnet.grade.compare import Mismatch
+    from minitorch_alexnet.grade.gradients import check_backward
+    module = types.SimpleNamespace(forward=lambda x: (x ** 3, x), backward=lambda dy, x: 3 * x * x * dy)
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    check_backward(module, "forward", "backward", {"x": x}, {}, "x (4, 5)")
+    module.backward = lambda dy, x: 3 * x * dy
+    with pytest.raises(Mismatch, match="backward: dx disagrees with centred differences of your forward"):
+        check_backward(module, "forward", "backward", {"x": x}, {}, "x (4, 5)")
 
 
 def test_writing_into_an_argument_is_caught():

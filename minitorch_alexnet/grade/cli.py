@@ -24,7 +24,7 @@ class Result(NamedTuple):
         text = self.status if self.status != FAILED else f"FAILED: {self.detail}"
         if self.status == NOT_WRITTEN and self.detail:
             text += f" ({self.detail})"
-        return f"{self.name:<{width}} {text}"
+        return f"{self.name:<{width}} {' '.join(text.split())}"       # one line, always
 
 
 class CannotGrade(Exception):
@@ -107,7 +107,8 @@ def summary(results):
     count = {s: sum(r.status == s for r in results) for s in (PASSED, FAILED, NOT_WRITTEN)}
     text = f"{count[PASSED]} passed, {count[FAILED]} failed, {count[NOT_WRITTEN]} not yet written."
     if count[PASSED] + count[FAILED] == 0:
-        text += " Nothing attempted yet: fill in a function and run again."
+        text += (" Nothing graded yet: every exercise still has a function that raises "
+                 "NotImplementedError.")
     return text
 
 
