@@ -217,3 +217,14 @@ def test_predict_on_cuda_prints_what_the_cpu_prints(cuda_run, tmp_path):
         gpu, cpu = results["cuda", views], results["cpu", views]
         assert [name for name, _ in gpu] == [name for name, _ in cpu]
         assert [p for _, p in gpu] == pytest.approx([p for _, p in cpu], abs=0.011)   # 2 decimals
+
+
+# ---- the benchmarks' GPU path -----------------------------------------------------------------------
+
+def test_model_benchmark_runs_on_cuda():
+    """One column on cuda:0 and two columns (on cuda:0 and cuda:1 where there are two GPUs)."""
+    from minitorch_alexnet import bench
+    status, out, err = run_main(bench, ["model", "--preset", "small", "--batch", 2, "--steps", 1,
+                                        "--rounds", 1, "--no-torch", "--device", "cuda"])
+    assert status == 0, err
+    assert "ours, one column" in out and "ours, two columns" in out and "cuda:0" in out

@@ -439,3 +439,30 @@ for _name in ("exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "t
 
 linalg = _types.ModuleType("cupy.linalg")
 linalg.norm = _gpu(_np.linalg.norm, "linalg.norm")
+
+
+# ---- memory pools: nothing is pooled (real memory limits are beyond the stand-in) -------------------
+
+class _MemoryPool:
+    def free_all_blocks(self, stream=None):
+        pass
+
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+    def n_free_blocks(self):
+        return 0
+
+
+_memory_pool, _pinned_memory_pool = _MemoryPool(), _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _memory_pool
+
+
+def get_default_pinned_memory_pool():
+    return _pinned_memory_pool
