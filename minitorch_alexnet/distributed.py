@@ -31,6 +31,7 @@ Three communicators, one interface (rank, size, local_rank, ``allreduce_sum``,
 
 ``communicator()`` picks one from the environment: a process started by ``mpiexec`` with more
 than one process gets MPI; anything else gets ``SingleProcess`` and mpi4py is never imported.
+``for_device`` swaps in NCCL when the gradients live on a GPU.
 """
 import os
 
@@ -187,12 +188,26 @@ def import_mpi():
     return MPI
 
 
-def communicator(gpu=False):
-    """The communicator for this process: MPI (NCCL for GPU buffers with ``gpu``) when mpiexec
-    started more than one process, else ``SingleProcess``."""
+def communicator():
+    """The communicator for this process: MPI when mpiexec started more than one process,
+    else ``SingleProcess`` (and mpi4py is not imported)."""
     if launched_processes() <= 1:
         return SingleProcess()
-    return NCCLCommunicator() if gpu else MPICommunicator()
+    return MPICommunicator()
+
+
+def for_device(comm, device):
+    """The communicator that sums gradients living on ``device``: NCCL between GPUs (when
+    CuPy has it), else ``comm`` itself."""
+    if comm.size == 1 or not str(device).startswith("cuda") or isinstance(comm, NCCLCommunicator):
+        return comm
+    try:
+        from cupy.cuda import nccl
+    except ImportError:
+        return comm                          # MPI through the host: slower, still correct
+    from .backend import device_context
+    with device_context(device):
+        return NCCLCommunicator(comm.MPI, nccl)
 
 
 # ---- what the trainer sums and shares ----------------------------------------------------------------

@@ -75,6 +75,7 @@ def evaluate_batch(model, x, labels, device, ten_crop):
     """One batch: (top-1 misses, top-5 misses, mean loss, scores) with the scores a
     (batch, classes) NumPy array whose largest entry per row is the prediction (the logits,
     or with ``ten_crop`` the log of the ten views' mean softmax)."""
+    x = x.astype(model.dtype, copy=False)          # the loader's float32, or the model's float64
     if ten_crop:                                   # x (B, 10, C, H, W): average the views
         b, views = x.shape[:2]
         logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)

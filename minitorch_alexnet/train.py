@@ -11,16 +11,23 @@ on the CPU and prints the final validation accuracy. Examples::
     python -m minitorch_alexnet.train --preset paper --dataset folder --data-dir imagenet/train \\
         --val-dir imagenet/val --columns cuda:0,cuda:1
     python -m minitorch_alexnet.train --resume runs/builtin-small-20260101-120000
+    mpiexec -n 2 python -m minitorch_alexnet.train --dataset fashion-mnist   # 2 processes
+
+Under ``mpiexec -n N`` the N processes train one model together (``distributed.py``):
+--batch-size stays the global batch, each process takes its slice of every batch, rank 0
+prints and writes the run directory, and any process that fails ends the whole job.
 """
 import argparse
 import json
 import os
 import sys
+import traceback
 
 from .backend import check_device, keep_freed_memory
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, WriteError
 from .data import DATASETS, DataError
+from .distributed import communicator, for_device
 from .run_state import checkpoint_folder, holds_a_run, load_run_state
 from .schedule import SCHEDULES
 from .train_config import TrainConfig, default_run_dir
@@ -78,6 +85,8 @@ def build_parser():
     add("--stored-size", type=int, help="side images are stored at before cropping (default: image size * 256/227)")
     add("--width", type=float, default=1.0, help="scale every layer's maps and units")
     add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
+    add("--dtype", choices=["float32", "float64"], default="float32",
+        help="the model's floating-point type (float64: slower; for checking results)")
     add("--seed", type=int, default=0, help="seeds data order, augmentation, initialisation and dropout")
     add("--device", default="cpu", help="cpu, cuda or cuda:N")
     add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")
@@ -117,9 +126,17 @@ def config_from_args(args):
     return TrainConfig.from_dict(values)
 
 
-def check_devices(config):
+def check_devices(config, comm):
+    """Check that the run's devices exist; with several processes, give each its own GPU
+    (``cuda:<local rank>``) and return the communicator that sums on it (NCCL)."""
+    if comm.size > 1 and config.columns:
+        raise ValueError("--columns (two columns in each process) is not supported with several "
+                         "processes; use --device cuda, one GPU per process")
+    if comm.size > 1 and config.device.startswith("cuda"):
+        config.device = f"cuda:{comm.local_rank}"
     for device in config.columns or [config.device]:
         check_device(device)
+    return for_device(comm, config.device)
 
 
 def resumed_config(settings, args, argv, checkpoint_path=None):
@@ -157,60 +174,84 @@ def settings_of_run_without_checkpoint(run_dir):
         return json.load(handle)
 
 
-def resume_trainer(args, argv):
+def resume_trainer(args, argv, comm):
     """The Trainer that continues the run named by ``--resume``: from its latest good
     checkpoint, or from the beginning if it was stopped before writing one (a run starts from
     its seed, so starting it again is as exact as resuming)."""
     settings = settings_of_run_without_checkpoint(args.resume) if os.path.isdir(args.resume) else None
     if settings is not None:
         config = resumed_config(settings, args, argv)
-        check_devices(config)
+        comm = check_devices(config, comm)
         print(f"resuming {config.run_dir} from its beginning: it was stopped before its first "
               f"checkpoint", flush=True)
-        return Trainer(config)
+        return Trainer(config, comm=comm)
     saved = load_run_state(args.resume)
     config = resumed_config(saved.config, args, argv, saved.path)
-    check_devices(config)
+    comm = check_devices(config, comm)
     position = saved.position
     print(f"resuming {config.run_dir} from {saved.path}: epoch {position.epoch + 1}, "
           f"step {position.batches_done}", flush=True)
-    return Trainer(config, resume_from=saved)
+    return Trainer(config, resume_from=saved, comm=comm)
 
 
 def main(argv=None):
     """Run the command; returns the exit status: 0 trained, 1 training stopped (non-finite
     values, too many unreadable images, or a file of the run that cannot be written: a full
     or read-only disk, no permission; the last good checkpoint stays intact), 2 unusable
-    arguments, data or checkpoint, 130 interrupted (a checkpoint was saved)."""
+    arguments, data or checkpoint, 130 interrupted (a checkpoint was saved). Under mpiexec a
+    failure in any process ends every process of the job (MPI_Abort) with that status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_freed_memory()          # reuse the pages of freed arrays (backend.py says why)
+    comm = communicator()
+    if comm.rank != 0:           # one voice: the other processes print only their errors
+        sys.stdout = open(os.devnull, "w")
     try:
-        if args.resume:
-            trainer = resume_trainer(args, argv)
-        else:
-            config = config_from_args(args)
-            config.run_dir = config.run_dir or default_run_dir(config)
-            if holds_a_run(config.run_dir):
-                raise ValueError(f"{config.run_dir} already holds a run; continue it with "
-                                 f"--resume {config.run_dir} or choose another --run-dir")
-            check_devices(config)
-            trainer = Trainer(config)
+        status = train(args, argv, comm)
+    except BaseException:        # a bug, or a second Ctrl-C: never leave the others waiting
+        if comm.size > 1:
+            traceback.print_exc()
+            comm.abort(1)
+        raise
+    if status not in (0, 130) and comm.size > 1:
+        comm.abort(status)       # the other processes may be waiting in a sum
+    return status
+
+
+def start_trainer(args, argv, comm):
+    """The Trainer of a new run or of the run named by --resume, with its devices and run
+    directory agreed between the processes."""
+    if args.resume:
+        return resume_trainer(args, argv, comm)
+    config = config_from_args(args)
+    config.run_dir = comm.broadcast_object(config.run_dir or default_run_dir(config))
+    if holds_a_run(config.run_dir):
+        raise ValueError(f"{config.run_dir} already holds a run; continue it with "
+                         f"--resume {config.run_dir} or choose another --run-dir")
+    comm.barrier()               # every process looked before rank 0 writes config.json
+    comm = check_devices(config, comm)
+    return Trainer(config, comm=comm)
+
+
+def train(args, argv, comm):
+    """``main`` in one process: the exit status (see ``main``)."""
+    rank = f" (rank {comm.rank})" if comm.size > 1 else ""
+    try:
+        trainer = start_trainer(args, argv, comm)
         status = trainer.run()
         if status == 0:
             trainer.final_report()
         return status
     except (TrainingStopped, WriteError) as error:
         # WriteError: "cannot write runs/x/checkpoints/last.npz: No space left on device"
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error{rank}: {error}", file=sys.stderr)
         return 1
     except (DataError, CheckpointError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error{rank}: {error}", file=sys.stderr)
         return 2
     except OSError as error:        # the system refused another file operation (mkdir, ...)
-        print(f"error: {error.filename or 'a file'}: {error.strerror or error}", file=sys.stderr)
+        print(f"error{rank}: {error.filename or 'a file'}: {error.strerror or error}", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,6 +29,7 @@ class TrainConfig:
     stored_size: int = None         # the side images are stored at before cropping
     width: float = 1.0
     init: str = None
+    dtype: str = "float32"          # the model's floats: float32, or float64 to check results
     seed: int = 0
     device: str = "cpu"
     columns: list = None            # e.g. ["cuda:0", "cuda:1"]: the two-column split

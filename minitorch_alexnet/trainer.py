@@ -133,7 +133,7 @@ class Trainer:
         self.device = devices[0]
         self.model = AlexNet(len(self.classes), c.preset, seed=c.seed, devices=devices,
                              width=c.width, in_channels=self.in_channels,
-                             input_size=c.image_size, init=c.init)
+                             input_size=c.image_size, init=c.init, dtype=c.dtype)
 
     @staticmethod
     def _zero_sums():
@@ -243,7 +243,8 @@ class Trainer:
         correct), or (None, 0, 0) for an empty slice."""
         if not len(batch.labels):
             return None, 0.0, 0
-        x, labels = to_device(batch.x, self.device), to_device(batch.labels, self.device)
+        x = to_device(batch.x.astype(self.model.dtype, copy=False), self.device)
+        labels = to_device(batch.labels, self.device)
         logits = self.model.forward(x, train=True, dropout_keys=keys)
         loss, dlogits = F.softmax_cross_entropy(logits, labels)
         correct = int((to_numpy(logits).argmax(axis=1) == batch.labels).sum())
@@ -254,7 +255,8 @@ class Trainer:
         where = "another process's slice of the batch"
         if len(batch.labels):
             with device_context(self.device):
-                where = locate_nonfinite(self.model, to_device(batch.x, self.device),
+                x = batch.x.astype(self.model.dtype, copy=False)
+                where = locate_nonfinite(self.model, to_device(x, self.device),
                                          to_device(batch.labels, self.device), keys)
         raise TrainingStopped(
             f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "

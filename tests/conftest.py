@@ -23,6 +23,7 @@ MARKERS = {
     "tutorials": "the tutorials' code runs",
     "slow": "slower end-to-end runs",
     "bench": "the benchmarks run and report sane numbers (tiny sizes, nothing timed against a target)",
+    "distributed": "data-parallel training over MPI (mpiexec -n 2; skipped without mpiexec unless CI=true)",
     "style": "size limits: no function over 60 lines, no module over 400 (tests/test_sizes.py)",
 }
 
