@@ -32,6 +32,9 @@ setup(
         # Pinned to 13.0: its PTX is one every CUDA 13 driver runs, should CuPy pick it up.
         "dev": ["pytest>=7", "hypothesis>=6",
                 "nvidia-cuda-nvrtc==13.0.*; sys_platform == 'linux'"],
+        # Data-parallel training under mpiexec (minitorch_alexnet/distributed.py): mpi4py and
+        # the MPICH wheel, which brings its own mpiexec (no compiler, no system MPI needed).
+        "mpi": ["mpi4py>=4", "mpich>=4"],
         # Pick the wheel that matches the CUDA major version of your driver (nvidia-smi shows it).
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13.6"],
