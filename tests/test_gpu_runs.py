@@ -35,7 +35,7 @@ pytestmark = [
     # strings: evaluated at each test's setup, when conftest.py has installed the stand-in
     pytest.mark.skipif("not backend.cuda_available()", reason="needs CuPy and a CUDA device"),
 ]
-TWO_GPUS = pytest.mark.skipif("backend.cupy_module().cuda.runtime.getDeviceCount() < 2",
+TWO_GPUS = pytest.mark.skipif("not backend.cuda_available() or backend.cupy_module().cuda.runtime.getDeviceCount() < 2",
                               reason="needs two GPUs")
 
 # Kernels and the CPU path add in other orders: float32 runs of a few steps agree this closely.
