@@ -270,3 +270,20 @@ def test_model_ratio_is_their_step_time_over_ours(capsys):
     out = capsys.readouterr().out
     # medians 0.15 and 0.25: 1.67 over all; rounds 3.00 and 1.00
     assert "throughput: 1.67 (target >= 1.30: met); rounds 1.00-3.00" in out
+
+
+def test_scaling_model_and_command(capsys):
+    """The ring-allreduce model: 2 (N-1)/N S / W; N_half = 1 + T W / (2 S), where computing
+    T / N equals the allreduce; and the command prints it for a given step time."""
+    from minitorch_alexnet.bench import scaling
+    from minitorch_alexnet.bench.cli import main as bench_main
+    assert scaling.allreduce_seconds(250e6, 2, 1.25e9) == pytest.approx(0.2)
+    assert scaling.allreduce_seconds(250e6, 8, 1.25e9) == pytest.approx(0.35)
+    n_half = scaling.half_efficiency_processes(2.0, 250e6, 1.25e9)
+    assert n_half == pytest.approx(6.0)
+    assert 2.0 / n_half == pytest.approx(scaling.allreduce_seconds(250e6, n_half, 1.25e9))
+    assert scaling.speedup(2.0, 250e6, 6, 1.25e9) == pytest.approx(3.0)
+    assert bench_main(["scaling", "--preset", "paper", "--step-ms", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "60,965,224 parameters, allreduced 243.9 MB per step" in out
+    assert "10 Gb/s Ethernet" in out and "NVLink" in out and "(given)" in out

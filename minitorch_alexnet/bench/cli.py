@@ -1,9 +1,10 @@
-"""The command line of the benchmarks: ``python -m minitorch_alexnet.bench layers|model|input``."""
+"""The command line of the benchmarks: ``python -m minitorch_alexnet.bench layers|model|input|scaling``."""
 import argparse
 
 from ..backend import keep_freed_memory
 from ..model import PRESETS
 from . import input as input_bench
+from . import scaling
 from .layer_timing import run_layers
 from .model import run_model
 
@@ -33,6 +34,9 @@ def main(argv=None):
     model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     model.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     input_bench.add_arguments(commands.add_parser("input", help=input_bench.HELP))
+    scaling.add_arguments(commands.add_parser(
+        "scaling", help="data parallelism: bytes allreduced per step, ring allreduce times, "
+                        "the number of machines where each preset stops scaling"))
     args = parser.parse_args(argv)
     keep_freed_memory()          # as train does; PyTorch's own allocator caches freed blocks too
     if (getattr(args, "repeat", 1) < 1 or getattr(args, "rounds", 1) < 1 or getattr(args, "steps", 1) < 1
@@ -40,5 +44,7 @@ def main(argv=None):
         parser.error("--batch, --repeat, --rounds and --steps must be positive")
     if args.command == "input":
         return input_bench.run_input(args)
+    if args.command == "scaling":
+        return scaling.run_scaling(args)
     return run_layers(args) if args.command == "layers" else run_model(args)
 
