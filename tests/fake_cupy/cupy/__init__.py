@@ -98,7 +98,7 @@ def _garbage(shape, dtype_, order="C"):
     if data.dtype.kind in "fc":
         data.fill(_np.nan)
     else:
-        data.view(_np.uint8).fill(0xA5)
+        data.ravel(order="K").view(_np.uint8).fill(0xA5)       # ravel: a view of fresh memory
     return data
 
 
