@@ -214,7 +214,7 @@ def test_two_columns_reject_three_devices():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU and CuPy")
+@pytest.mark.skipif("not cuda_available()", reason="needs a CUDA GPU and CuPy")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_two_columns_on_gpu(dtype, train):

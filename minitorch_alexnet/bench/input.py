@@ -104,14 +104,12 @@ def time_bare_steps(trainer, x, labels, steps):
 def time_trainer_loop(trainer, epoch, steps):
     """Seconds of ``steps`` iterations of the trainer's loop (next batch from the loader, then
     ``Trainer.train_step``), after one untimed iteration that also fills the loader's window."""
-    batches = trainer.train_loader.epoch(epoch)
+    batches = trainer.train_loader.batches(epoch)
     try:
-        x, labels = next(batches)
-        trainer.train_step(x, labels, trainer.schedule.lr_for_step(epoch, 0))
+        trainer.train_step(next(batches), trainer.schedule.lr_for_step(epoch, 0))
         start = time.perf_counter()
         for k in range(1, steps + 1):
-            x, labels = next(batches)
-            trainer.train_step(x, labels, trainer.schedule.lr_for_step(epoch, k))
+            trainer.train_step(next(batches), trainer.schedule.lr_for_step(epoch, k))
         synchronize([trainer.device])
         return time.perf_counter() - start
     finally:
