@@ -5,7 +5,7 @@ N processes whose parameters are compared across the processes after every step.
 
 After every SGD step each process hashes its parameters; the hashes are gathered and must be
 equal (bit-identical weights on every rank), else the job aborts with status 3. Rank 0 then
-writes RUN_DIR/steps_checked.txt with the number of steps checked.
+writes RUN_DIR/steps_checked.txt: the number of steps checked and the communicator's class.
 """
 import hashlib
 import os
@@ -37,14 +37,14 @@ def main():
                 print(f"parameters differ between ranks after step {self.global_step + 1}",
                       file=sys.stderr, flush=True)
                 self.comm.abort(3)
-        checked.append(self.global_step)
+        checked.append(type(self.comm).__name__)
         return result
 
     Trainer.train_step = step_and_compare
     status = train.main([*flags, "--dtype", dtype, "--run-dir", run_dir])
     if status == 0 and not int(os.environ.get("PMI_RANK", "0")):
         with open(os.path.join(run_dir, "steps_checked.txt"), "w") as handle:
-            handle.write(str(len(checked)))
+            handle.write(f"{len(checked)} {checked[-1] if checked else ''}")
     return status
 
 

@@ -94,7 +94,7 @@ def test_two_ranks_equal_one_process(tmp_path, dtype, tolerance):
     one, two = tmp_path / "one", tmp_path / "two"
     driver(one, dtype, ranks=1)
     result = driver(two, dtype, ranks=2)
-    assert (two / "steps_checked.txt").read_text() == "6"        # every step compared
+    assert (two / "steps_checked.txt").read_text() == "6 MPICommunicator"   # every step compared
     assert result.stdout.count("training AlexNet") == 1           # rank 0 alone speaks
     assert "2 processes (MPI)" in result.stdout
     assert_close_runs(two, one, tolerance)
@@ -109,6 +109,25 @@ def test_resume_with_another_number_of_processes(tmp_path, first, then):
     driver(split, "float32", ranks=first, epochs=1)
     driver(split, "float32", ranks=then, epochs=2, extra=["--resume", str(split)])
     assert_close_runs(split, whole, 1e-5)
+
+
+def test_two_gpu_processes_sum_with_nccl(tmp_path):
+    """``--device cuda`` in 2 processes, through the CuPy stand-in and its NCCL stand-in (which
+    sums the memory behind device pointers over MPI): each process on its own GPU (cuda:0 and
+    cuda:1 of the stand-in), gradients summed by the NCCL communicator, and the weights those
+    of one CPU process (float64; the GPU kernels round differently from the CPU code)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    driver(one, "float64", ranks=1)
+    stand_in = os.path.join(os.path.dirname(DRIVER), "fake_cupy")
+    env = environment()
+    env["PYTHONPATH"] = stand_in + os.pathsep + env["PYTHONPATH"]
+    command = [mpiexec(), "-n", "2", sys.executable, DRIVER, str(two), "float64", *FLAGS,
+               "--epochs", "2", "--device", "cuda"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (two / "steps_checked.txt").read_text() == "6 NCCLCommunicator"
+    assert "2 processes (NCCL for the GPUs, MPI for the rest)" in result.stdout
+    assert_close_runs(two, one, 1e-9)
 
 
 def rank_pids(launcher_pid, rank):

@@ -125,6 +125,7 @@ class Stream:
 
     def __init__(self, null=False, non_blocking=False, ptds=False):
         self.device_id = get_device_id()
+        self.ptr = 0 if null else id(self)       # the null stream's handle is 0, as in CUDA
 
     def synchronize(self):
         pass
@@ -179,3 +180,11 @@ def get_elapsed_time(start_event, end_event):
     if start_event.time is None or end_event.time is None:
         raise CUDARuntimeError("cudaErrorInvalidResourceHandle: an event was never recorded")
     return (end_event.time - start_event.time) * 1e3
+
+
+def __getattr__(name):
+    """``from cupy.cuda import nccl``: the NCCL stand-in, loaded on first use (it needs mpi4py)."""
+    if name == "nccl":
+        from . import _nccl
+        return _nccl
+    raise AttributeError(f"module 'cupy.cuda' (stand-in) has no attribute {name!r}")
