@@ -35,11 +35,11 @@ Stepping through a kernel with a debugger
         from minitorch_alexnet.cuda import emulate
         emulate.im2col(np.arange(32.).reshape(1, 2, 4, 4), 3, 3, 1, 1)"
         (gdb) set breakpoint pending on
-        (gdb) break im2col.cu:44 if blockIdx.x == 0 && threadIdx.x == 5
+        (gdb) break im2col_impl if blockIdx.x == 0 && threadIdx.x == 5
         (gdb) run
-        (gdb) info locals          # flat, row, col, c, i, j, n, oh, ow, h, w of thread 5
         (gdb) print threadIdx      # {x = 5, y = 0, z = 0}
-        (gdb) next                 # step line by line
+        (gdb) next                 # step line by line (a function name, not a line number,
+        (gdb) info locals          # survives edits): flat, row, col, ... of thread 5
 
     (``gdb`` needs the real interpreter, hence ``sys.executable``: ``python`` may be a shell
     script, e.g. under pyenv.)
