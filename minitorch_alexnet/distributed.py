@@ -201,11 +201,13 @@ def for_device(comm, device):
     CuPy has it), else ``comm`` itself."""
     if comm.size == 1 or not str(device).startswith("cuda") or isinstance(comm, NCCLCommunicator):
         return comm
+    from .backend import cupy_module, device_context
     try:
         from cupy.cuda import nccl
     except ImportError:
         return comm                          # MPI through the host: slower, still correct
-    from .backend import device_context
+    if not getattr(cupy_module().cuda, "nccl_enabled", True):   # CuPy found no NCCL library
+        return comm
     with device_context(device):
         return NCCLCommunicator(comm.MPI, nccl)
 
