@@ -96,22 +96,10 @@ class MPICommunicator(SingleProcess):
         self.local_rank = self.comm.Split_type(mpi.COMM_TYPE_SHARED).Get_rank()
 
     def allreduce_sum(self, buffer):
-        if is_cuda(buffer):
-            host = buffer.get()
-            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
-            buffer.set(host)
-            return buffer
-        self.comm.Allreduce(self.MPI.IN_PLACE, _contiguous(buffer), op=self.MPI.SUM)
-        return buffer
+        return _on_host(buffer, lambda host: self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM))
 
     def broadcast(self, buffer, root=0):
-        if is_cuda(buffer):
-            host = buffer.get()
-            self.comm.Bcast(host, root=root)
-            buffer.set(host)
-            return buffer
-        self.comm.Bcast(_contiguous(buffer), root=root)
-        return buffer
+        return _on_host(buffer, lambda host: self.comm.Bcast(host, root=root))
 
     def sum_numbers(self, numbers):
         values = np.asarray(numbers, dtype=np.float64)
@@ -167,6 +155,18 @@ class NCCLCommunicator(MPICommunicator):
 
     def describe(self):
         return f"{self.size} processes (NCCL for the GPUs, MPI for the rest)"
+
+
+def _on_host(buffer, operation):
+    """Run the in-place MPI ``operation`` on ``buffer``: a NumPy array as it is, a CuPy array
+    through a host copy (MPI without GPU support reads host memory only)."""
+    if not is_cuda(buffer):
+        operation(_contiguous(buffer))
+        return buffer
+    host = buffer.get()
+    operation(host)
+    buffer.set(host)
+    return buffer
 
 
 def _contiguous(buffer):

@@ -196,7 +196,7 @@ class Dropout(Module):
         self.row_keys = None
         self.keyed = False                 # whether the last forward drew keyed masks
 
-    def _keyed_rng(self, x):
+    def _keyed_rng(self):
         """The ``KeyedUniforms`` of this forward call, or None when masks are not keyed."""
         if self.row_keys is None or not self.training or self.p == 0.0:
             return None
@@ -215,7 +215,7 @@ class Dropout(Module):
         return x_by_group.transpose(1, 0, 2).reshape(n, g * per_group)
 
     def forward(self, x):
-        keyed = self._keyed_rng(x)
+        keyed = self._keyed_rng()
         if keyed is not None:              # units in the layer's own order: no group view
             self.keyed = True
             y, self.cache = F.dropout_forward(x, self.p, self.training, keyed)

@@ -212,10 +212,9 @@ class Trainer:
 
     def train_step(self, batch, lr):
         """One SGD step on this process's slice of a global batch (a ``data.loader.Batch``).
-        Returns the global batch's (loss sum, correct, images); no step when no process read
-        an image. Raises TrainingStopped if a non-finite value appears, naming the first layer
-        that produced it."""
-        keys = self.epoch * len(self.train_set) + np.asarray(batch.indices)  # image and epoch
+        Returns the global batch's (loss sum, correct, images). Raises TrainingStopped if a
+        non-finite value appears, naming the first layer that produced it."""
+        keys = self.epoch * len(self.train_set) + np.asarray(batch.indices)  # one per (epoch, image)
         with device_context(self.device):       # the logits and the loss live on the first device
             dlogits, loss_sum, correct = self._forward(batch, keys)
             # One small sum over the processes: the loss, hits and size of the global batch,
@@ -223,7 +222,7 @@ class Trainer:
             loss_sum, correct, count, stops = self.comm.sum_numbers(
                 [loss_sum, correct, len(batch.labels), self.stop_requested])
             self.stop_agreed = stops > 0
-            if count == 0:
+            if count == 0:                      # no process read an image: no step
                 return 0.0, 0, 0
             if dlogits is None:                 # nothing read here: a zero share of the sum
                 zero_gradients(self.model)
@@ -243,21 +242,23 @@ class Trainer:
         correct), or (None, 0, 0) for an empty slice."""
         if not len(batch.labels):
             return None, 0.0, 0
-        x = to_device(batch.x.astype(self.model.dtype, copy=False), self.device)
-        labels = to_device(batch.labels, self.device)
+        x, labels = self._on_device(batch)
         logits = self.model.forward(x, train=True, dropout_keys=keys)
         loss, dlogits = F.softmax_cross_entropy(logits, labels)
         correct = int((to_numpy(logits).argmax(axis=1) == batch.labels).sum())
         return dlogits, float(loss) * len(batch.labels), correct
+
+    def _on_device(self, batch):
+        """The batch's images (in the model's dtype) and labels on the first device."""
+        x = batch.x.astype(self.model.dtype, copy=False)
+        return to_device(x, self.device), to_device(batch.labels, self.device)
 
     def _stop_on_nonfinite(self, batch, keys, loss):
         """Replay the step layer by layer to find where nan or inf appeared, and stop."""
         where = "another process's slice of the batch"
         if len(batch.labels):
             with device_context(self.device):
-                x = batch.x.astype(self.model.dtype, copy=False)
-                where = locate_nonfinite(self.model, to_device(x, self.device),
-                                         to_device(batch.labels, self.device), keys)
+                where = locate_nonfinite(self.model, *self._on_device(batch), keys)
         raise TrainingStopped(
             f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at epoch "
             f"{self.epoch + 1}, step {self.batches_done + 1}: {where}. Training stopped; "
@@ -341,8 +342,8 @@ class Trainer:
         """After the epoch's last step: validate, log the epoch's line, let the schedule react,
         move on to the next epoch, then write the checkpoint, metrics.jsonl and the plots."""
         bad_images = self._epoch_bad_images()
-        validation = evaluate(self.model, self.val_loader, self.device, comm=self.comm)
-        row = self._epoch_metrics(validation, len(bad_images))
+        row = self._epoch_metrics(evaluate(self.model, self.val_loader, self.device, comm=self.comm),
+                                  len(bad_images))
         self.history.append(row)
         self._log_epoch(row, bad_images)
         message = self.schedule.end_epoch(row["val_top1_error"])

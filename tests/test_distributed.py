@@ -192,7 +192,14 @@ def test_one_process_needs_no_mpi(tmp_path):
             "assert 'mpi4py' not in sys.modules; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment())
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
-    assert launched_processes() == 1 or "PMI_SIZE" in os.environ
+
+
+def test_launched_processes_reads_the_launchers_variables(monkeypatch):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert launched_processes() == 1
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
+    assert launched_processes() == 3
 
 
 def test_missing_mpi4py_is_named_with_the_fix(monkeypatch):

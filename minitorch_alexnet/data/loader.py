@@ -280,9 +280,10 @@ class DataLoader:
         n_batches = len(self)
         b = self.batch_size
         # Batch k covers positions [k * B, (k + 1) * B) of `order`, the last one clipped at n.
-        chunks = [self.my_part(order[k * b:(k + 1) * b]) for k in range(start_batch, n_batches)]
-        scheduled = sum(len(self.my_part(order[k * b:(k + 1) * b])) for k in range(n_batches))
-        limit = self.max_bad_fraction * scheduled       # of this part's images of the epoch
+        parts = [self.my_part(order[k * b:(k + 1) * b]) for k in range(n_batches)]
+        chunks = parts[start_batch:]
+        scheduled = sum(len(part) for part in parts)    # this part's images of the whole epoch
+        limit = self.max_bad_fraction * scheduled
 
         def account(bad):
             self.bad_images.extend(bad)
