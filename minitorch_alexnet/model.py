@@ -13,9 +13,9 @@ activations only into conv3, fc6, fc7 and fc8; conv2, conv4 and conv5 see their 
     fc7     4096 (2048 + 2048)               both columns  ReLU, dropout 0.5
     fc8     num_classes                      both columns  (softmax in the loss)
 
-Here: that table as data (``paper_layers``, ``small_layers``), the one walk through it
-(``layer_plan``: every operation with its shapes and settings, read by the model, ``summary``
-and both benchmarks), and the model built from it with ``nn`` modules.
+Here: the model built from that table (``architecture.py`` holds it as data, with the
+variants the paper compares it with and ``layer_plan``, the one walk through it) with ``nn``
+modules, and its initial weights.
 
 On ONE device the two columns are one network whose "own column" layers are grouped
 convolutions (groups=2), LRN normalises within each column's maps and dropout draws column 0's
@@ -28,171 +28,22 @@ images with 1 or 3 channels (CIFAR-10, Fashion-MNIST), which keeps every ingredi
 convolutions (conv2/4/5 grouped), LRN, overlapping pooling, dropout and three FC layers, with
 5x5 stride-1 kernels in conv1 and fewer maps. ``width`` scales every layer's maps and units.
 """
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import numpy as np
 
-from . import functional as F
 from . import nn
+from .architecture import (COLUMNS, DROPOUT_P, FC, LRN_ALPHA, LRN_BETA, LRN_K,  # noqa: F401
+                           LRN_SIZE, POOL_SIZE, POOL_STRIDE, PRESETS, Conv, Preset, Step, Variant,
+                           layer_plan, paper_layers, scaled, small_layers)
 from .backend import to_numpy
-from .columns import ColumnExchange, on_device, parse_devices
+from .columns import ColumnExchange, gather_on, on_device, parse_devices
 from .nonfinite import raise_if_nonfinite
 
 
-# ---- the table ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Conv:
-    name: str
-    maps: int           # kernels in both columns together
-    kernel: int
-    stride: int
-    pad: int
-    sees: str           # "image", "own" (grouped: own column only) or "both" (columns exchange)
-    bias: float         # initial bias (1 where the paper says so: conv2, conv4, conv5)
-    lrn: bool = False
-    pool: bool = False
-
-
-@dataclass(frozen=True)
-class FC:
-    name: str
-    units: int          # both columns together (fc8: the classes)
-    bias: float         # initial bias (1 in fc6 and fc7)
-    dropout: bool = False
-    last: bool = False  # fc8: no ReLU, not split into columns, lives on the first device
-    sees: str = "both"  # every fully connected layer reads both columns
-
-
-def scaled(n, width):
-    """n maps or units times ``width``, rounded to an even count so that two columns split it."""
-    return 2 * max(1, round(n * width / 2))
-
-
-def paper_layers(num_classes, width=1.0):
-    """The paper's table (section 3.5, figure 2)."""
-    w = lambda n: scaled(n, width)
-    return [
-        Conv("conv1", w(96), 11, 4, 0, sees="image", bias=0.0, lrn=True, pool=True),
-        Conv("conv2", w(256), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
-        Conv("conv3", w(384), 3, 1, 1, sees="both", bias=0.0),
-        Conv("conv4", w(384), 3, 1, 1, sees="own", bias=1.0),
-        Conv("conv5", w(256), 3, 1, 1, sees="own", bias=1.0, pool=True),
-        FC("fc6", w(4096), bias=1.0, dropout=True),
-        FC("fc7", w(4096), bias=1.0, dropout=True),
-        FC("fc8", num_classes, bias=0.0, last=True),
-    ]
-
-
-def small_layers(num_classes, width=1.0):
-    """The same architecture for 32x32 / 28x28 images: conv1 is 5x5 stride 1 (an 11x11
-    stride-4 kernel would leave too few pixels), maps and units are scaled down."""
-    w = lambda n: scaled(n, width)
-    return [
-        Conv("conv1", w(64), 5, 1, 2, sees="image", bias=0.0, lrn=True, pool=True),
-        Conv("conv2", w(128), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
-        Conv("conv3", w(192), 3, 1, 1, sees="both", bias=0.0),
-        Conv("conv4", w(192), 3, 1, 1, sees="own", bias=1.0),
-        Conv("conv5", w(128), 3, 1, 1, sees="own", bias=1.0, pool=True),
-        FC("fc6", w(512), bias=1.0, dropout=True),
-        FC("fc7", w(512), bias=1.0, dropout=True),
-        FC("fc8", num_classes, bias=0.0, last=True),
-    ]
-
-
-class Preset(NamedTuple):
-    layers: object      # (num_classes, width) -> the table
-    input_size: int
-    in_channels: int
-    num_classes: int    # the benchmarks' class count
-
-
-PRESETS = {
-    "paper": Preset(paper_layers, 227, 3, 1000),
-    "small": Preset(small_layers, 32, 3, 10),
-}
-POOL_SIZE, POOL_STRIDE = 3, 2                       # overlapping pooling, section 3.4
-LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0   # section 3.3
-DROPOUT_P = 0.5
 WEIGHT_STD = 0.01                                   # weights ~ N(0, 0.01^2), section 5
-COLUMNS = 2                                         # the paper's two GPUs
 DROPOUT_KEY_DOMAIN = 2      # keyed masks: [seed, 2, layer, key]; dropout_rng is [seed, 1]
 
 
-# ---- the one walk through the table --------------------------------------------------------------
-
-class Step(NamedTuple):
-    """One operation of the network on one device, as ``layer_plan`` lists them."""
-    name: str           # "conv1", "relu1", "lrn1", "pool1", ..., "fc8", "softmax-xent"
-    kind: str           # "conv", "relu", "lrn", "pool", "fc", "dropout" or "loss"
-    in_shape: tuple     # (N, C, H, W) up to the last pool; (N, features) from fc6 on
-    out_shape: tuple    # () for the loss (a number)
-    settings: dict      # the operation's arguments, see ``layer_plan``
-    layer: object       # the table row (Conv or FC) it belongs to; None for the loss
-
-    def weight_shape(self):
-        """conv: (filters, C / groups, K, K); fc: (units, features); None for the others."""
-        if self.kind == "conv":
-            k = self.settings["kernel"]
-            return (self.settings["filters"], self.in_shape[1] // self.settings["groups"], k, k)
-        if self.kind == "fc":
-            return (self.settings["units"], self.in_shape[1])
-        return None
-
-
-def layer_plan(layers, batch=1, in_channels=None, input_size=None):
-    """Every operation of the one-device network, in forward order, as ``Step`` records.
-
-    ``layers``: a table (``paper_layers(...)``) or a preset's name (its table for its class
-    count; ``in_channels`` and ``input_size`` default to the preset's). Settings by kind:
-
-    conv     filters, kernel, stride, pad, groups (2 for "own column" layers on one device)
-    lrn      size, alpha, beta, k, groups (2: within each column's maps)
-    pool     size, stride, pad
-    fc       units
-    dropout  p, groups (2: column 0's units draw first)
-    relu, loss: none
-
-    A convolution's output side is (H + 2 pad - K) / stride + 1 (``F.output_size``, which
-    raises a ValueError for a too small input). fc6 reads features = C * H * W.
-    """
-    if isinstance(layers, str):
-        preset = PRESETS[layers]
-        layers = preset.layers(preset.num_classes)
-        in_channels, input_size = in_channels or preset.in_channels, input_size or preset.input_size
-    plan, shape = [], (batch, in_channels, input_size, input_size)
-
-    def add(name, kind, out_shape, layer, **settings):
-        nonlocal shape
-        plan.append(Step(name, kind, shape, out_shape, settings, layer))
-        shape = out_shape
-
-    for layer in layers:
-        number = layer.name.removeprefix("conv").removeprefix("fc")
-        if isinstance(layer, Conv):
-            side = F.output_size(shape[2], layer.kernel, layer.stride, layer.pad)
-            add(layer.name, "conv", (batch, layer.maps, side, side), layer, filters=layer.maps,
-                kernel=layer.kernel, stride=layer.stride, pad=layer.pad,
-                groups=COLUMNS if layer.sees == "own" else 1)
-            add(f"relu{number}", "relu", shape, layer)
-            if layer.lrn:
-                add(f"lrn{number}", "lrn", shape, layer, size=LRN_SIZE, alpha=LRN_ALPHA,
-                    beta=LRN_BETA, k=LRN_K, groups=COLUMNS)
-            if layer.pool:
-                side = F.output_size(side, POOL_SIZE, POOL_STRIDE, 0)
-                add(f"pool{number}", "pool", (batch, layer.maps, side, side), layer,
-                    size=POOL_SIZE, stride=POOL_STRIDE, pad=0)
-        else:
-            shape = (batch, int(np.prod(shape[1:])))          # flattened in C, H, W order
-            add(layer.name, "fc", (batch, layer.units), layer, units=layer.units)
-            if not layer.last:
-                add(f"relu{number}", "relu", shape, layer)
-            if layer.dropout:
-                add(f"dropout{number}", "dropout", shape, layer, p=DROPOUT_P, groups=COLUMNS)
-    add("softmax-xent", "loss", (), None)
-    return plan
-
+# ---- the weights -------------------------------------------------------------------------------
 
 def initial_parameters(step, init, dtype, rng):
     """The full weight and bias of a conv or fc step, drawn on the host.
@@ -225,7 +76,7 @@ class AlexNet:
     """
 
     def __init__(self, num_classes=1000, preset="paper", seed=0, devices=None, dtype=np.float32,
-                 width=1.0, in_channels=None, input_size=None, init="paper"):
+                 width=1.0, in_channels=None, input_size=None, init="paper", variant=None):
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
         if init not in ("paper", "he"):
@@ -236,12 +87,16 @@ class AlexNet:
         self.in_channels = in_channels or table.in_channels
         self.input_size = input_size or table.input_size
         self.dtype = np.dtype(dtype)
-        self.layers = table.layers(num_classes, width)
+        self.variant = variant or Variant()
+        self.layers = self.variant.apply(table.layers(num_classes, width))
         self.plan = layer_plan(self.layers, 1, self.in_channels, self.input_size)
         self.feature_shape = next(step.out_shape[1:] for step in reversed(self.plan)
                                   if isinstance(step.layer, Conv))      # (C, H, W) entering fc6
         self.devices = parse_devices(devices)
         self.columns = len(self.devices)
+        if self.columns > self.variant.columns:
+            raise ValueError(f"a one-column network ({self.variant.describe()}) runs on one "
+                             f"device, got {len(self.devices)}")
         self.exchange = ColumnExchange(self.devices)
         # Unkeyed dropout masks, fc6's then fc7's (the layers share it: replay via its state).
         self.dropout_rng = np.random.default_rng([seed, 1])
@@ -279,6 +134,8 @@ class AlexNet:
             key_seed = (self.seed, DROPOUT_KEY_DOMAIN, layer)
             return nn.Dropout(s["p"], self.dropout_rng, groups, key_seed,
                               column * units // self.columns, units)
+        if step.kind == "tanh":
+            return nn.Tanh()
         return nn.ReLU()
 
     def _modules(self):
@@ -286,10 +143,13 @@ class AlexNet:
         return [module for blocks in self.blocks.values() for block in blocks for module in block.layers]
 
     # ---- forward and backward ------------------------------------------------------------------
-    def forward(self, x, train=True, dropout_keys=None):
+    def forward(self, x, train=True, dropout_keys=None, until=None):
         """x (N, in_channels, input_size, input_size) -> logits (N, num_classes) on the first
         device. ``train`` turns dropout on. ``dropout_keys`` (one int >= 0 per image): image
-        n's masks depend on (seed, layer, dropout_keys[n]) alone (``nn.Dropout``)."""
+        n's masks depend on (seed, layer, dropout_keys[n]) alone (``nn.Dropout``). ``until``
+        (a row's name, e.g. "fc7"): stop after that row (its ReLU, LRN, pool or dropout too)
+        and return its output, both columns joined, on the first device: the features that
+        the paper's Figure 4 compares (``train=False``: no dropout)."""
         self._check_input(x)
         for module in self._modules():
             module.cache = None                  # free the last step's caches first
@@ -303,6 +163,11 @@ class AlexNet:
             h = [on_device(device, block.train(train).forward, part) for device, block, part
                  in zip(self.exchange.devices_for(layer), self.blocks[layer.name], h)]
             self._check(h, f"the forward pass of {layer.name}")
+            if layer.name == until:
+                return h[0] if len(h) == 1 else gather_on(self.devices[0], h)
+        if until is not None:
+            raise ValueError(f"until must name a layer ({', '.join(l.name for l in self.layers)}), "
+                             f"got {until!r}")
         return h[0]
 
     def backward(self, dlogits, input_grad=True):

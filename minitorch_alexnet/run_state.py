@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 
 from . import checkpoint as ckpt
 from .data import Preprocess
+from .architecture import Variant
 from .model import AlexNet
 
 FORMAT = "minitorch_alexnet checkpoint 1"
@@ -121,7 +122,7 @@ def run_state_arrays_and_meta(*, config, model, optimizer, schedule, preprocess,
         "config": asdict(config),
         "model": {"preset": model.preset, "num_classes": model.num_classes, "width": model.width,
                   "in_channels": model.in_channels, "input_size": model.input_size,
-                  "init": model.init},
+                  "init": model.init, "variant": asdict(model.variant)},
         "classes": list(classes),
         "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale")},
         "epoch": position.epoch, "batches_done": position.batches_done,
@@ -163,7 +164,7 @@ def load_model(saved, device="cpu"):
     spec = saved.meta["model"]
     model = AlexNet(spec["num_classes"], spec["preset"], devices=[device], width=spec["width"],
                     in_channels=spec["in_channels"], input_size=spec["input_size"],
-                    init=spec.get("init", "paper"))
+                    init=spec.get("init", "paper"), variant=Variant(**spec.get("variant", {})))
     model.load_state_dict(arrays_under(saved.arrays, MODEL))
     return model
 

@@ -23,6 +23,7 @@ import os
 import sys
 import traceback
 
+from .architecture import ACTIVATIONS, POOLINGS
 from .backend import check_device, keep_freed_memory
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, WriteError
@@ -50,6 +51,23 @@ class DefaultsOnceFormatter(argparse.HelpFormatter):
                 or action.nargs == 0):
             return text
         return text + " (default: %(default)s)"
+
+
+def add_network_flags(group):
+    """The flags that shape the network beyond its preset."""
+    add = group.add_argument
+    add("--width", type=float, default=1.0, help="scale every layer's maps and units")
+    add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
+    add("--activation", choices=ACTIVATIONS, default="relu",
+        help="the units after each conv, fc6 and fc7 (tanh: the paper's Figure 1 comparison)")
+    add("--no-lrn", dest="lrn", action="store_false", help="no local response normalization")
+    add("--pool", choices=sorted(POOLINGS), default="3/2",
+        help="max-pooling size/stride: 3/2 overlapping (the paper's), 2/2 not overlapping")
+    add("--no-dropout", dest="dropout", action="store_false", help="no dropout in fc6 and fc7")
+    add("--one-column", action="store_true",
+        help="one column with half the kernels of conv1-4 instead of the paper's two columns")
+    add("--dtype", choices=["float32", "float64"], default="float32",
+        help="the model's floating-point type (float64: slower; for checking results)")
 
 
 def build_parser():
@@ -83,10 +101,6 @@ def build_parser():
     add("--lr-step", type=int, default=30, help="step: divide lr by 10 every this many epochs")
     add("--image-size", type=int, help="network input side, the crop (default: 227 paper, 32 small, 28 fashion-mnist)")
     add("--stored-size", type=int, help="side images are stored at before cropping (default: image size * 256/227)")
-    add("--width", type=float, default=1.0, help="scale every layer's maps and units")
-    add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
-    add("--dtype", choices=["float32", "float64"], default="float32",
-        help="the model's floating-point type (float64: slower; for checking results)")
     add("--seed", type=int, default=0, help="seeds data order, augmentation, initialisation and dropout")
     add("--device", default="cpu", help="cpu, cuda or cuda:N")
     add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")
@@ -102,6 +116,7 @@ def build_parser():
     add("--checkpoint-minutes", type=float, default=10.0,
         help="also checkpoint after the step that ends each this many minutes of training "
              "(0: off); a resume from it is as exact as from any other checkpoint")
+    add_network_flags(p.add_argument_group("the network (the paper's comparisons undo one choice each)"))
     add("--max-bad-fraction", type=float, default=0.01, help="fail if more than this fraction of images cannot be read")
     add("--run-dir", help="where metrics, plots and checkpoints go (default: runs/DATASET-PRESET-TIME)")
     add("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 
+from .architecture import COLUMNS, Variant
 from .data import default_stored_size
 
 
@@ -29,6 +30,11 @@ class TrainConfig:
     stored_size: int = None         # the side images are stored at before cropping
     width: float = 1.0
     init: str = None
+    activation: str = "relu"        # the network's variant (architecture.Variant): the paper's
+    lrn: bool = True                # choices that --activation tanh, --no-lrn, --pool 2/2,
+    pool: str = "3/2"               # --no-dropout and --one-column undo, one at a time, as
+    dropout: bool = True            # the paper's comparisons do (python -m
+    one_column: bool = False        # minitorch_alexnet.experiments runs them)
     dtype: str = "float32"          # the model's floats: float32, or float64 to check results
     seed: int = 0
     device: str = "cpu"
@@ -65,6 +71,11 @@ class TrainConfig:
         if self.stored_size is None:
             self.stored_size = default_stored_size(self.image_size)
         return self
+
+    def variant(self):
+        """The network's ``architecture.Variant`` (``Variant()``: the paper's AlexNet)."""
+        return Variant(activation=self.activation, lrn=self.lrn, pool=self.pool,
+                       dropout=self.dropout, columns=1 if self.one_column else COLUMNS)
 
     @classmethod
     def from_dict(cls, values):

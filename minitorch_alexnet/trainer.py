@@ -132,8 +132,8 @@ class Trainer:
         devices = c.columns if c.columns else [c.device]
         self.device = devices[0]
         self.model = AlexNet(len(self.classes), c.preset, seed=c.seed, devices=devices,
-                             width=c.width, in_channels=self.in_channels,
-                             input_size=c.image_size, init=c.init, dtype=c.dtype)
+                             width=c.width, in_channels=self.in_channels, input_size=c.image_size,
+                             init=c.init, dtype=c.dtype, variant=c.variant())
 
     @staticmethod
     def _zero_sums():

@@ -24,6 +24,7 @@ MARKERS = {
     "slow": "slower end-to-end runs",
     "bench": "the benchmarks run and report sane numbers (tiny sizes, nothing timed against a target)",
     "distributed": "data-parallel training over MPI (mpiexec -n 2; skipped without mpiexec unless CI=true)",
+    "experiments": "the paper's comparisons (--quick runs) and its Figures 3 and 4 (lesson 11)",
     "style": "size limits: no function over 60 lines, no module over 400 (tests/test_sizes.py)",
 }
 

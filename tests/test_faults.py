@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import minitorch_alexnet.checks as checks
-import minitorch_alexnet.model as model_module
 from minitorch_alexnet import checkpoint as ckpt
 from minitorch_alexnet import functional as F
 from minitorch_alexnet import train
@@ -97,7 +96,7 @@ def test_backward_only_fault_names_the_layer(trainer, batch, monkeypatch):
     """LRN's backward returns nan: the loss is finite, the gradients are not, and the first
     layer whose backward pass (fc8 down to conv1) produces a nan is conv2."""
     real = F.lrn_backward
-    monkeypatch.setattr(model_module.F, "lrn_backward", lambda dy, cache: real(dy, cache) * np.nan)
+    monkeypatch.setattr(F, "lrn_backward", lambda dy, cache: real(dy, cache) * np.nan)
     message = stopped_step(trainer, batch)
     assert "non-finite gradient" in message
     assert "the backward pass of conv2 is the first to produce a non-finite value" in message
