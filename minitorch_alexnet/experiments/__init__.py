@@ -1,0 +1,75 @@
+"""The paper's claims as commands: ``python -m minitorch_alexnet.experiments NAME``.
+
+Each experiment trains a few variants of the network (``architecture.Variant``, or one
+training flag) on the same data with the same seeds, and prints the paper's claim above a
+table of what happened here: the mean and spread over seeds of the test (held-out) error,
+the training error, the epochs the training error took to fall to 25%, and the training time.
+It also writes ``NAME.json`` (every number of every run) and ``NAME.png`` (error curves, or
+bars) into its output folder, with one run directory per variant and seed beside them
+(checkpoints, metrics, curves), so that a stopped experiment continues where it stopped when
+it is started again::
+
+    python -m minitorch_alexnet.experiments --list
+    python -m minitorch_alexnet.experiments relu-vs-tanh                # the defaults below
+    python -m minitorch_alexnet.experiments lrn --dataset fashion-mnist --seeds 3 --epochs 8
+    python -m minitorch_alexnet.experiments all --quick                 # every one, in seconds
+
+Defaults (chosen so that each experiment takes well under 45 minutes on two CPU cores): the
+built-in data set (5,000 training and 1,000 held-out 32x32 pictures, generated from the
+seed, so every variant of one seed sees the same pictures), the small preset at width 0.5,
+10 epochs, seeds 0, 1 and 2. ``--quick`` trains on 256 pictures for 2 epochs at width 0.125:
+a check that everything runs, not a measurement.
+
+Here: the catalogue (``EXPERIMENTS``: each claim, its variants and its defaults);
+``runner.py`` trains and measures; ``report.py`` prints the table and writes the files.
+"""
+from typing import NamedTuple
+
+
+class Experiment(NamedTuple):
+    name: str
+    claim: str          # the paper's claim, in one line
+    source: str         # where the paper makes it
+    variants: tuple     # ((label, TrainConfig settings that differ from the recipe), ...)
+    settings: dict = {}     # this experiment's own defaults (override the common ones)
+    ten_crop: bool = False  # evaluate one trained model two ways instead of training variants
+
+
+EXPERIMENTS = {e.name: e for e in [
+    Experiment(
+        "relu-vs-tanh", "ReLUs reach 25% training error six times faster than tanh units "
+        "(a four-layer CNN on CIFAR-10)", "section 3.1, Figure 1",
+        (("ReLU", {}), ("tanh", {"activation": "tanh"}))),
+    Experiment(
+        "lrn", "local response normalization reduces top-1 / top-5 error by 1.4% / 1.2% "
+        "(ImageNet); 13% to 11% test error on CIFAR-10", "section 3.3",
+        (("with LRN", {}), ("without LRN", {"lrn": False}))),
+    Experiment(
+        "overlap-pool", "3/2 overlapping pooling reduces top-1 / top-5 error by 0.4% / 0.3% "
+        "against 2/2 with the same output size, and overfits slightly less", "section 3.4",
+        (("3/2 (overlapping)", {}), ("2/2", {"pool": "2/2"})),
+        # sides 31 -> 15 -> 7 -> 3 are odd at every pool: 3/2 and 2/2 give the same shapes
+        {"image_size": 31}),
+    Experiment(
+        "dropout", "without dropout the network overfits substantially; dropout roughly doubles "
+        "the iterations needed to converge", "section 4.2",
+        (("dropout 0.5 in fc6, fc7", {}), ("no dropout", {"dropout": False})),
+        # a small training set, trained for longer, so that there is something to overfit
+        {"limit_train": 1000, "epochs": 30}),
+    Experiment(
+        "pca-colour", "PCA colour augmentation reduces top-1 error by over 1% (ImageNet)",
+        "section 4.1", (("PCA colour shifts", {}), ("no colour shifts", {"pca": False}))),
+    Experiment(
+        "ten-crop", "averaging the softmax over ten views (4 corners, centre, and their mirror "
+        "images) at test time; the paper reports it, without a figure for one view",
+        "section 4.1", (("centre crop", {}), ("10 views", {})), ten_crop=True),
+    Experiment(
+        "two-columns", "two columns (the paper's split over two GPUs) reduce top-1 / top-5 error "
+        "by 1.7% / 1.2% against one column with half the kernels, and train slightly faster",
+        "section 3.2", (("two columns", {}), ("one column, half the kernels", {"one_column": True}))),
+]}
+
+COMMON = {"dataset": "builtin", "width": 0.5, "epochs": 10}
+QUICK = {"dataset": "builtin", "width": 0.125, "epochs": 2, "limit_train": 256, "limit_val": 128,
+         "batch_size": 32}
+TARGET_TRAIN_ERROR = 0.25       # Figure 1's threshold
