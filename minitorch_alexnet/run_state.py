@@ -170,13 +170,20 @@ def load_model(saved, device="cpu"):
 
 
 def preprocess_from_checkpoint(saved):
-    """The ``Preprocess`` (crop sizes, mean image, colour PCA) a ``SavedRun`` was trained with."""
+    """The ``Preprocess`` (crop sizes, mean image, colour PCA, random erasing) a ``SavedRun``
+    was trained with.
+
+    The erasing probability is ``preprocess.erase``; a checkpoint without it takes the run's
+    ``config.erase``, and one without either (written before random erasing existed) 0.0, off,
+    which is what those runs did."""
     prep = saved.meta["preprocess"]
     pca = None
     if PREPROCESS + "pca_eigvals" in saved.arrays:
         pca = (saved.arrays[PREPROCESS + "pca_eigvals"], saved.arrays[PREPROCESS + "pca_eigvecs"])
+    erase = prep.get("erase", (saved.meta.get("config") or {}).get("erase", 0.0))
     return Preprocess(prep["crop_size"], prep["stored_size"], mean=saved.arrays.get(PREPROCESS + "mean"),
-                      pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"])
+                      pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"],
+                      erase=erase)
 
 
 def restore_training(saved, model, optimizer, schedule):

@@ -10,6 +10,7 @@ The training pipeline of the paper, and what each step is here::
            -> subtract the mean image (S x S)                 compute_mean_image
            -> add a PCA colour shift (one per image per use)  fit_pca_colour, pca_colour_shift
            -> random c x c crop, horizontal flip (p = 0.5)    random_crop, hflip
+           -> optional: erase one rectangle (p = erase)       random_erase_boxes (erasing.py)
     test:  -> centre c x c crop, or ten_crop (4 corners + centre, and their mirror images)
 
 with S = 256 ("stored size") and c = 227 ("crop size") in the paper. ``Preprocess`` runs the
@@ -41,6 +42,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 # The steps, re-exported here so that ``transforms`` offers the whole chain in one place.
+from .erasing import (check_erase_probability, erase_batch, erase_hwc,  # noqa: F401
+                      random_erase_boxes)
 from .geometry import (PAPER_CROP_SIZE, PAPER_STORED_SIZE, _upsample_bilinear,  # noqa: F401
                        center_crop, crop, default_stored_size, hflip, random_crop,
                        random_crop_offsets, random_hflip, resize_images, resize_shorter_side,
@@ -63,11 +66,15 @@ class AugmentationDraws:
         mirrors: (n,) bool, mirror the crop left-right (all False when ``flip=False``).
         pca_a: (n, k) float64, the ``a_i ~ N(0, pca_std)`` of each image's colour shift, or
             None when the ``Preprocess`` has no colour PCA.
+        erase_box: (n, 4) int64 rows (top, left, height, width) of each image's erased
+            rectangle in its c x c network input, height 0 for an image left whole; None
+            when the ``Preprocess`` does not erase (``erase=0``).
     """
     tops: np.ndarray
     lefts: np.ndarray
     mirrors: np.ndarray
     pca_a: np.ndarray = None
+    erase_box: np.ndarray = None
 
     @property
     def count(self):
@@ -77,12 +84,16 @@ class AugmentationDraws:
     def take(self, rows):
         """The draws of the images ``rows`` (an index array), in that order."""
         return AugmentationDraws(self.tops[rows], self.lefts[rows], self.mirrors[rows],
-                                 None if self.pca_a is None else self.pca_a[rows])
+                                 None if self.pca_a is None else self.pca_a[rows],
+                                 None if self.erase_box is None else self.erase_box[rows])
 
     def row(self, k):
-        """``(top, left, mirror, a)`` of image k: the arguments of ``Preprocess.augment``."""
-        return (int(self.tops[k]), int(self.lefts[k]), bool(self.mirrors[k]),
-                None if self.pca_a is None else self.pca_a[k])
+        """``(top, left, mirror, a)`` of image k, and its ``erase_box`` row when the draws
+        have one: the arguments of ``Preprocess.augment`` (draws without erasing keep their
+        four values)."""
+        row = (int(self.tops[k]), int(self.lefts[k]), bool(self.mirrors[k]),
+               None if self.pca_a is None else self.pca_a[k])
+        return row if self.erase_box is None else row + (self.erase_box[k],)
 
 
 class Preprocess:
@@ -99,14 +110,19 @@ class Preprocess:
         flip: mirror training crops with probability 0.5.
         scale: divide by 255 at the end (inputs then lie in about [-1, 1] with a mean, [0, 1]
             without).
+        erase: the probability of random erasing (``erasing.py``) of each training input:
+            one rectangle set to 0 in every channel after the crop, the mean, the colour
+            shift and the flip. With the mean subtracted, 0 is the training set's mean
+            there (the mean colour, or the mean image's pixel); without a mean it is black.
+            0 (the default): off, and the random draws are those of a run without it.
 
     One image or a whole batch, with the random choices apart from the arithmetic:
 
     - ``augment(image, top, left, mirror, a)``: one image with its choices given; the readable
       reference of everything below.
     - ``train(image, rng)``: draws, in this order, the crop's top, its left, the flip (if
-      ``flip``), the k ``a_i`` (if ``pca``) from ``rng``, then ``augment``. So the output is a
-      pure function of the image and the state of ``rng``.
+      ``flip``), the k ``a_i`` (if ``pca``), the erased box (if ``erase``) from ``rng``, then
+      ``augment``. So the output is a pure function of the image and the state of ``rng``.
     - ``draw(n, rng)``: the choices of n images at once (``AugmentationDraws``, row j for image
       j); the ``DataLoader`` draws a whole epoch this way, since creating a generator per image
       costs more than augmenting a small image.
@@ -115,7 +131,7 @@ class Preprocess:
     """
 
     def __init__(self, crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1,
-                 flip=True, scale=True):
+                 flip=True, scale=True, erase=0.0):
         self.crop_size = int(crop_size)
         self.stored_size = int(stored_size or default_stored_size(crop_size))
         if self.stored_size < self.crop_size:
@@ -133,16 +149,17 @@ class Preprocess:
         self.pca_std = float(pca_std)
         self.flip = bool(flip)
         self.scale = bool(scale)
+        self.erase = check_erase_probability(erase)
 
     @classmethod
     def from_dataset(cls, dataset, crop_size, stored_size=None, *, mean="image", pca=True,
-                     pca_std=0.1, flip=True, scale=True, max_images=None, pca_images=2000,
-                     seed=0, num_workers=2):
+                     pca_std=0.1, flip=True, scale=True, erase=0.0, max_images=None,
+                     pca_images=2000, seed=0, num_workers=2):
         """Fit the mean (``"image"``, ``"channel"`` or ``None``) and the colour PCA on a
         training set, in one pass (see ``dataset_statistics``)."""
         stored = int(stored_size or default_stored_size(crop_size))
         if mean is None and not pca:
-            return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale)
+            return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale, erase=erase)
         stats = dataset_statistics(dataset, stored, max_images=max_images,
                                    pca_images=pca_images if pca else 0, seed=seed,
                                    num_workers=num_workers)
@@ -151,12 +168,13 @@ class Preprocess:
                       None: None}[mean]
         return cls(crop_size, stored, mean=mean_value,
                    pca=(stats["eigvals"], stats["eigvecs"]) if pca else None,
-                   pca_std=pca_std, flip=flip, scale=scale)
+                   pca_std=pca_std, flip=flip, scale=scale, erase=erase)
 
     def state_dict(self):
         """Plain values and arrays, e.g. to save with a checkpoint; ``Preprocess(**state)``."""
         return {"crop_size": self.crop_size, "stored_size": self.stored_size, "mean": self.mean,
-                "pca": self.pca, "pca_std": self.pca_std, "flip": self.flip, "scale": self.scale}
+                "pca": self.pca, "pca_std": self.pca_std, "flip": self.flip, "scale": self.scale,
+                "erase": self.erase}
 
     def _finish(self, patch, top, left):
         """Subtract the mean (cropped at the same window), scale, HWC -> CHW float32."""
@@ -171,10 +189,12 @@ class Preprocess:
         return np.ascontiguousarray(patch.transpose(2, 0, 1))
 
     # ---- one image -----------------------------------------------------------------------
-    def augment(self, image, top, left, mirror, pca_a=None):
+    def augment(self, image, top, left, mirror, pca_a=None, erase_box=None):
         """One (H, W, C) image -> float32 (C, c, c), with its random choices given: the c x c
         crop at (top, left) of the stored image minus the mean at the same window, plus the
-        colour shift of ``pca_a`` (the k ``a_i``; None: no shift), mirrored if ``mirror``."""
+        colour shift of ``pca_a`` (the k ``a_i``; None: no shift), mirrored if ``mirror``, then
+        the rectangle ``erase_box`` = (top, left, height, width) of that mirrored crop set to 0
+        (None or height 0: no erasing)."""
         if pca_a is not None and self.pca is None:
             raise ValueError("augment got colour-shift a_i but this Preprocess has no PCA")
         stored = to_stored_size(image, self.stored_size)
@@ -183,6 +203,10 @@ class Preprocess:
             patch += 255.0 * pca_colour_shifts(*self.pca, np.asarray(pca_a)[None, :])[0]
         if mirror:
             patch = patch[:, ::-1]
+        if erase_box is not None:
+            # The box is in the coordinates of the network input, i.e. after the mirroring.
+            # 0 is the training set's mean there, since the mean was subtracted above.
+            erase_hwc(patch, erase_box)
         return self._to_chw(patch)
 
     def train(self, image, rng):
@@ -191,7 +215,8 @@ class Preprocess:
         top, left = random_crop_offsets(s, s, c, rng)
         mirror = self.flip and rng.random() < 0.5
         pca_a = None if self.pca is None else rng.normal(0.0, self.pca_std, size=len(self.pca[0]))
-        return self.augment(image, top, left, mirror, pca_a)
+        box = random_erase_boxes(1, c, self.erase, rng)[0] if self.erase > 0 else None
+        return self.augment(image, top, left, mirror, pca_a, box)
 
     def eval(self, image):
         """The centre crop of one image -> float32 (C, c, c)."""
@@ -205,14 +230,17 @@ class Preprocess:
         """The random choices of n images: ``AugmentationDraws`` with n rows. Draws, in this
         order, n tops, n lefts, n coins for the flips, then (with PCA) an n x k block of
         ``a_i``; the coins are drawn even with ``flip=False`` (and then ignored), so that
-        switching the flip off does not move the crops or the colour shifts."""
+        switching the flip off does not move the crops or the colour shifts. The erased boxes
+        (``random_erase_boxes``) come last and only with ``erase > 0``: the draws before them
+        are the same numbers with or without erasing."""
         span = self.stored_size - self.crop_size + 1       # crop offsets 0 .. S - c
         tops = rng.integers(0, span, size=n)
         lefts = rng.integers(0, span, size=n)
         mirrors = (rng.random(n) < 0.5) & self.flip
         pca_a = None if self.pca is None else rng.normal(0.0, self.pca_std,
                                                          size=(n, len(self.pca[0])))
-        return AugmentationDraws(tops, lefts, mirrors, pca_a)
+        boxes = random_erase_boxes(n, self.crop_size, self.erase, rng) if self.erase > 0 else None
+        return AugmentationDraws(tops, lefts, mirrors, pca_a, boxes)
 
     def train_batch(self, images, draws):
         """``augment`` on every image of a batch: images (B, S, S, C) uint8 at the stored size,
@@ -235,6 +263,10 @@ class Preprocess:
         # The right-hand side is a copy (boolean indexing copies), so reading and writing the
         # same images is safe.
         out[draws.mirrors] = out[draws.mirrors, :, :, ::-1]
+        if draws.erase_box is not None:
+            # After the mirroring, as in ``augment``: the boxes are in network-input
+            # coordinates. 0 = the training set's mean (it was subtracted).
+            erase_batch(out, draws.erase_box)
         if self.scale:
             out *= np.float32(1.0 / 255.0)
         return out
