@@ -121,3 +121,9 @@ def test_spread_and_paired_differences_by_hand():
     (line,) = paired_differences(runs)
     # seed by seed: +5 and +2 points, mean 3.5, std sqrt(4.5) = 2.1; ratio only where both reached
     assert line == "b minus a: test error +3.5 ± 2.1 points; epochs to 25% training error x3.00"
+
+
+def test_colour_augmentation_is_refused_on_grey_images(tmp_path, capsys):
+    status, _, err = run(capsys, "pca-colour", "--quick", "--dataset", "fashion-mnist",
+                         "--out", str(tmp_path))
+    assert status == 2 and "pca-colour needs colour images; fashion-mnist is grey" in err

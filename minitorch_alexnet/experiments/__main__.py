@@ -27,13 +27,15 @@ def build_parser():
     p.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS) + ["all"],
                    help="the experiment ('all': every one in turn)")
     p.add_argument("--list", action="store_true", help="list the experiments and their claims")
-    p.add_argument("--dataset", choices=DATASETS, help=f"default: {COMMON['dataset']}")
+    p.add_argument("--dataset", choices=DATASETS,
+                   help="default: fashion-mnist, or builtin for relu-vs-tanh and pca-colour")
     p.add_argument("--data-dir", help="where the data set is (see python -m minitorch_alexnet.train)")
     p.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default: 3; 2 with --quick)")
-    p.add_argument("--epochs", type=int, help=f"default: {COMMON['epochs']} (dropout: 30)")
+    p.add_argument("--epochs", type=int, help="default: 8 on fashion-mnist (dropout: 30), 10 on builtin")
     p.add_argument("--width", type=float, help=f"the small preset's width (default: {COMMON['width']})")
-    p.add_argument("--limit-train", type=int, help="train on the first N images (dropout's default: 1000)")
-    p.add_argument("--limit-val", type=int, help="test on the first N held-out images")
+    p.add_argument("--limit-train", type=int,
+                   help="train on the first N images (default on fashion-mnist: 10000; dropout: 1000)")
+    p.add_argument("--limit-val", type=int, help="test on the first N held-out images (fashion-mnist: 5000)")
     p.add_argument("--batch-size", type=int, help="default: the trainer's, 64")
     p.add_argument("--quick", action="store_true",
                    help="256 pictures, 2 epochs, width 0.125: checks that it runs (seconds), "
@@ -52,6 +54,9 @@ def settings_for(experiment, args):
     if args.quick:
         settings.update(QUICK)
     settings.update({name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None})
+    if experiment.colour and settings["dataset"] == "fashion-mnist":
+        raise ValueError(f"{experiment.name} needs colour images; fashion-mnist is grey "
+                         f"(try --dataset builtin, cifar10 or folder)")
     return settings
 
 
