@@ -124,7 +124,8 @@ def run_state_arrays_and_meta(*, config, model, optimizer, schedule, preprocess,
                   "in_channels": model.in_channels, "input_size": model.input_size,
                   "init": model.init, "variant": asdict(model.variant)},
         "classes": list(classes),
-        "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale")},
+        "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale",
+                                             "erase")},
         "epoch": position.epoch, "batches_done": position.batches_done,
         "global_step": position.global_step,
         "optimizer_lr": float(optimizer.lr),
@@ -171,19 +172,15 @@ def load_model(saved, device="cpu"):
 
 def preprocess_from_checkpoint(saved):
     """The ``Preprocess`` (crop sizes, mean image, colour PCA, random erasing) a ``SavedRun``
-    was trained with.
-
-    The erasing probability is ``preprocess.erase``; a checkpoint without it takes the run's
-    ``config.erase``, and one without either (written before random erasing existed) 0.0, off,
-    which is what those runs did."""
+    was trained with (a checkpoint written before random erasing existed: erasing off, as
+    those runs trained)."""
     prep = saved.meta["preprocess"]
     pca = None
     if PREPROCESS + "pca_eigvals" in saved.arrays:
         pca = (saved.arrays[PREPROCESS + "pca_eigvals"], saved.arrays[PREPROCESS + "pca_eigvecs"])
-    erase = prep.get("erase", (saved.meta.get("config") or {}).get("erase", 0.0))
     return Preprocess(prep["crop_size"], prep["stored_size"], mean=saved.arrays.get(PREPROCESS + "mean"),
                       pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"],
-                      erase=erase)
+                      erase=prep.get("erase", 0.0))
 
 
 def restore_training(saved, model, optimizer, schedule):

@@ -6,6 +6,15 @@
 - ``cosine``: lr(t) = lr0 * (1 + cos(pi * t / T)) / 2 over the T steps of the run.
 - ``constant``.
 
+Warm-up (``warmup_steps`` = W > 0, any kind): the first W steps ramp the rate linearly,
+lr(t) = lr_kind(t) * (t + 1) / W, so that the first large gradients of a fresh network meet a
+small rate; ``cosine`` then decays over the steps after the warm-up,
+lr(t) = lr0 * (1 + cos(pi * (t - W) / (T - W))) / 2 for W <= t < T.
+
+The run's length T is ``epochs * steps_per_epoch``, or ``total_steps`` when it is fixed another
+way (``--time-budget``: after measuring the first steps, ``budget.py``). Until then the rate of
+a step never depends on T: ``decay_start`` (at least W) is where the cosine decay begins.
+
 A schedule is a small object with ``lr_for_step(epoch, step_in_epoch)`` (called before each
 update), ``end_epoch(val_error)`` (after each validation) and a ``state_dict`` saved in
 checkpoints, so that a resumed run continues the same schedule.
@@ -17,28 +26,42 @@ SCHEDULES = ("plateau", "step", "cosine", "constant")
 
 class Schedule:
     def __init__(self, kind, base_lr, *, epochs, steps_per_epoch, patience=2, max_decays=3,
-                 step_epochs=30, factor=0.1, min_improvement=1e-4):
+                 step_epochs=30, factor=0.1, min_improvement=1e-4, warmup_steps=0,
+                 decay_start=None, total_steps=None):
         if kind not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
         self.kind, self.base_lr, self.factor = kind, float(base_lr), factor
         self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
         self.patience, self.max_decays, self.step_epochs = patience, max_decays, step_epochs
         self.min_improvement = min_improvement
+        self.warmup_steps = int(warmup_steps)
+        self.decay_start = max(self.warmup_steps, decay_start or 0)
+        self.total_steps = total_steps          # None: epochs * steps_per_epoch
         # plateau state
         self.plateau_lr = float(base_lr)
         self.best_error = None
         self.epochs_without_improvement = 0
         self.decays = 0
 
+    def length(self):
+        """T, the steps of the whole run."""
+        return self.total_steps or self.epochs * self.steps_per_epoch
+
     def lr_for_step(self, epoch, step_in_epoch):
+        t = epoch * self.steps_per_epoch + step_in_epoch
+        ramp = min(1.0, (t + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        return ramp * self._lr_without_warmup(epoch, t)
+
+    def _lr_without_warmup(self, epoch, t):
         if self.kind == "plateau":
             return self.plateau_lr
         if self.kind == "step":
             return self.base_lr * self.factor ** (epoch // self.step_epochs)
         if self.kind == "cosine":
-            total = self.epochs * self.steps_per_epoch
-            t = epoch * self.steps_per_epoch + step_in_epoch
-            return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))
+            if t < self.decay_start:                # warm-up, or T not known yet
+                return self.base_lr
+            span = max(1, self.length() - self.decay_start)
+            return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * min(t - self.decay_start, span) / span))
         return self.base_lr
 
     def end_epoch(self, val_error):
@@ -62,10 +85,11 @@ class Schedule:
     def state_dict(self):
         return {"plateau_lr": self.plateau_lr, "best_error": self.best_error,
                 "epochs_without_improvement": self.epochs_without_improvement,
-                "decays": self.decays}
+                "decays": self.decays, "total_steps": self.total_steps}
 
     def load_state_dict(self, state):
         self.plateau_lr = float(state["plateau_lr"])
         self.best_error = state["best_error"]
         self.epochs_without_improvement = int(state["epochs_without_improvement"])
         self.decays = int(state["decays"])
+        self.total_steps = state.get("total_steps")     # absent before --time-budget existed

@@ -70,6 +70,23 @@ def add_network_flags(group):
         help="the model's floating-point type (float64: slower; for checking results)")
 
 
+def add_recipe_flags(group):
+    """The flags of the recipe beyond the optimiser: inputs, targets, warm-up, time budget."""
+    add = group.add_argument
+    add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
+    add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
+    add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
+    add("--warmup", type=float, default=0.0, metavar="EPOCHS",
+        help="ramp the learning rate up linearly over the first EPOCHS epochs")
+    add("--label-smoothing", type=float, default=0.0, metavar="EPS",
+        help="train towards (1 - EPS) on the label and EPS / classes everywhere")
+    add("--erase", type=float, default=0.0, metavar="P",
+        help="random erasing: blank one random rectangle of a training image with probability P")
+    add("--time-budget", type=float, metavar="MINUTES",
+        help="size the run to MINUTES of wall time: the number of steps is fixed from the "
+             "time of the first steps, and the schedule ends with it (replaces --epochs)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m minitorch_alexnet.train",
@@ -109,13 +126,11 @@ def build_parser():
     add("--limit-val", type=int, help="use only the first N validation images")
     add("--val-fraction", type=float, default=0.1, help="hold-out fraction for folder data without --val-dir")
     add("--workers", type=int, default=2, help="background threads decoding and augmenting images")
-    add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
-    add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
-    add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
     add("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: once per epoch and on Ctrl-C)")
     add("--checkpoint-minutes", type=float, default=10.0,
         help="also checkpoint after the step that ends each this many minutes of training "
              "(0: off); a resume from it is as exact as from any other checkpoint")
+    add_recipe_flags(p.add_argument_group("augmentation, regularisation and the run's length"))
     add_network_flags(p.add_argument_group("the network (the paper's comparisons undo one choice each)"))
     add("--max-bad-fraction", type=float, default=0.01, help="fail if more than this fraction of images cannot be read")
     add("--run-dir", help="where metrics, plots and checkpoints go (default: runs/DATASET-PRESET-TIME)")

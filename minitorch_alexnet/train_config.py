@@ -26,6 +26,10 @@ class TrainConfig:
     schedule: str = None            # default: plateau (paper preset), cosine (small preset)
     patience: int = 2
     lr_step: int = 30
+    warmup: float = 0.0             # epochs of linear learning-rate warm-up
+    label_smoothing: float = 0.0    # eps of the smoothed targets (functional/loss.py)
+    erase: float = 0.0              # probability of random erasing (data/transforms.py)
+    time_budget: float = None       # minutes: fixes the number of steps (budget.py)
     image_size: int = None          # the network's input side (the crop)
     stored_size: int = None         # the side images are stored at before cropping
     width: float = 1.0

@@ -39,10 +39,12 @@ import numpy as np
 
 from . import functional as F
 from .backend import device_context, to_device, to_numpy
+from .budget import DECAY_START, TimeBudget
 from .checkpoint import write_text_atomically
 from .data import DataLoader, Preprocess, build_datasets, image_channels
 from .distributed import GradientSum, SingleProcess, broadcast_training_state, zero_gradients
 from .evaluation import evaluate, evaluation_loader
+from .reporting import epoch_metrics, final_report, log_epoch
 from .model import AlexNet
 from .nonfinite import all_finite, locate_nonfinite
 from .optim import SGD
@@ -71,19 +73,25 @@ class Trainer:
         self.is_root = self.comm.rank == 0       # the process that prints and writes files
         self.stop_requested = False              # set by Ctrl-C / SIGTERM in this process
         self.stop_agreed = False                 # some process asked to stop (distributed.py)
-        self.last_checkpoint_time = self.clock()
+        self.last_checkpoint_time = self.started = self.clock()
         self._build_data(resume_from)
         self._build_model()
         self.optimizer = SGD(self.model, lr=self.config.lr, momentum=self.config.momentum,
                              weight_decay=self.config.weight_decay)
-        self.schedule = Schedule(self.config.schedule, self.config.lr, epochs=self.config.epochs,
-                                 steps_per_epoch=len(self.train_loader),
-                                 patience=self.config.patience, step_epochs=self.config.lr_step)
+        c, steps = self.config, len(self.train_loader)
+        self.schedule = Schedule(c.schedule, c.lr, epochs=c.epochs, steps_per_epoch=steps,
+                                 patience=c.patience, step_epochs=c.lr_step,
+                                 warmup_steps=round(c.warmup * steps),
+                                 decay_start=DECAY_START if c.time_budget else 0)
         self.epoch, self.batches_done, self.global_step = 0, 0, 0
         self.history = []
         self.epoch_sums = self._zero_sums()
         if resume_from is not None:
             self._restore(resume_from)
+        self.budget = None                       # --time-budget: until the run's length is fixed
+        if c.time_budget and self.schedule.total_steps is None:
+            spent = sum(row["seconds"] for row in self.history) + self.epoch_sums["seconds"]
+            self.budget = TimeBudget(c.time_budget, self.started, self.clock, spent)
         self.gradient_sum = GradientSum(self.comm)
         broadcast_training_state(self.comm, self.model, self.optimizer)
 
@@ -111,7 +119,7 @@ class Trainer:
             mean = None if c.mean == "none" else c.mean
             self.preprocess = Preprocess.from_dataset(
                 self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
-                seed=c.seed, num_workers=c.workers)
+                erase=c.erase, seed=c.seed, num_workers=c.workers)
         self._make_loaders()
 
     def _make_loaders(self):
@@ -181,6 +189,37 @@ class Trainer:
             if plots:
                 write_plots(self.config.run_dir, self.history, self.model, self.log)
 
+    def _write_config(self):
+        """run_dir/config.json; atomic: a run killed before its first checkpoint is resumed
+        from it (train.py)."""
+        if self.is_root:
+            os.makedirs(self.config.run_dir, exist_ok=True)
+            write_text_atomically(os.path.join(self.config.run_dir, "config.json"),
+                                  json.dumps(asdict(self.config), indent=2))
+
+    # ---- the run's length ------------------------------------------------------------------
+    def _steps_done(self):
+        return self.epoch * len(self.train_loader) + self.batches_done
+
+    def _all_steps_done(self):
+        """A run whose length is fixed in steps (--time-budget) ends mid-epoch at that step."""
+        total = self.schedule.total_steps
+        return total is not None and self._steps_done() >= total
+
+    def _measure_for_budget(self):
+        """--time-budget: once the first steps are timed, fix the run's length in steps (the
+        first process's clock decides for all) and the epochs it spans (``budget.py``)."""
+        steps = len(self.train_loader)
+        total = self.budget.after_step(self._steps_done(), steps, len(self.val_set),
+                                       self.config.batch_size)
+        if total is None:
+            return
+        self.schedule.total_steps = self.comm.broadcast_object(total)
+        self.config.epochs = math.ceil(self.schedule.total_steps / steps)
+        self.log("  " + self.budget.report)
+        self.budget = None
+        self._write_config()
+
     # ---- the loop ------------------------------------------------------------------------
     def _stopping(self):
         """Stop after this step? Several processes stop on what they agreed in the step's sum
@@ -244,7 +283,7 @@ class Trainer:
             return None, 0.0, 0
         x, labels = self._on_device(batch)
         logits = self.model.forward(x, train=True, dropout_keys=keys)
-        loss, dlogits = F.softmax_cross_entropy(logits, labels)
+        loss, dlogits = F.softmax_cross_entropy(logits, labels, smoothing=self.config.label_smoothing)
         correct = int((to_numpy(logits).argmax(axis=1) == batch.labels).sum())
         return dlogits, float(loss) * len(batch.labels), correct
 
@@ -267,10 +306,7 @@ class Trainer:
 
     def run(self):
         c = self.config
-        if self.is_root:
-            os.makedirs(c.run_dir, exist_ok=True)
-            # Atomic: a run killed before its first checkpoint is resumed from it (train.py).
-            write_text_atomically(os.path.join(c.run_dir, "config.json"), json.dumps(asdict(c), indent=2))
+        self._write_config()
         self.last_checkpoint_time = self.clock()
         self.log(f"training AlexNet ({c.preset} preset, {self.model.num_parameters():,} parameters, "
                  f"{'columns on ' + ' and '.join(c.columns) if c.columns else 'device ' + c.device}, "
@@ -321,6 +357,8 @@ class Trainer:
                 sums["seen"] += count
                 self.batches_done += 1
                 self.global_step += 1
+                if self.budget is not None:
+                    self._measure_for_budget()
                 if bar is not None:
                     rate = sums["seen"] / max(1e-9, sums["seconds"] + time.perf_counter() - started)
                     bar.set_postfix_str(f"loss {sums['loss'] / max(1, sums['seen']):.3f} lr {lr:.2g} "
@@ -332,6 +370,8 @@ class Trainer:
                     self.save_checkpoint()
                     if self._stopping():
                         return False
+                if self._all_steps_done():
+                    break
         finally:
             if bar is not None:
                 bar.close()
@@ -342,10 +382,10 @@ class Trainer:
         """After the epoch's last step: validate, log the epoch's line, let the schedule react,
         move on to the next epoch, then write the checkpoint, metrics.jsonl and the plots."""
         bad_images = self._epoch_bad_images()
-        row = self._epoch_metrics(evaluate(self.model, self.val_loader, self.device, comm=self.comm),
+        row = epoch_metrics(self, evaluate(self.model, self.val_loader, self.device, comm=self.comm),
                                   len(bad_images))
         self.history.append(row)
-        self._log_epoch(row, bad_images)
+        log_epoch(self, row, bad_images)
         message = self.schedule.end_epoch(row["val_top1_error"])
         if message:
             self.log("  " + message)
@@ -355,46 +395,6 @@ class Trainer:
         self.save_checkpoint()
         self._write_run_files()
 
-    def _epoch_metrics(self, validation, bad_image_count):
-        """The metrics.jsonl row of the epoch just trained: its training sums, ``validation``
-        (a result of ``evaluate``), its last learning rate and its unreadable images."""
-        sums = self.epoch_sums
-        return {
-            "epoch": self.epoch + 1,
-            "train_loss": sums["loss"] / max(1, sums["seen"]),
-            "train_top1_error": 1.0 - sums["correct"] / max(1, sums["seen"]),
-            "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
-            "val_top5_error": validation["top5_error"],
-            "lr": self.schedule.lr_for_step(self.epoch, max(0, self.batches_done - 1)),
-            "bad_images": bad_image_count,
-            "seconds": sums["seconds"],
-            "images_per_second": sums["seen"] / max(1e-9, sums["seconds"]),
-        }
-
-    def _log_epoch(self, row, bad_images):
-        """Print an epoch's line of metrics, and the first unreadable images if there were any."""
-        self.log(f"epoch {row['epoch']}/{self.config.epochs}: train loss {row['train_loss']:.4f}, "
-                 f"train error {100 * row['train_top1_error']:.1f}%, val loss {row['val_loss']:.4f}, "
-                 f"val top-1 error {100 * row['val_top1_error']:.1f}%, top-5 error "
-                 f"{100 * row['val_top5_error']:.1f}%, lr {row['lr']:.3g}, "
-                 f"{row['images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
-        if bad_images:
-            shown = ", ".join(f"{path} ({reason})" for path, reason in bad_images[:3])
-            self.log(f"  skipped {len(bad_images)} unreadable images this epoch: {shown}"
-                     + (" ..." if len(bad_images) > 3 else ""))
-
     def final_report(self):
         """Validation with the final weights (and the 10-view average with --ten-crop)."""
-        result = evaluate(self.model, self.val_loader, self.device, comm=self.comm)
-        lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
-                 f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
-        if self.config.ten_crop:
-            ten = evaluation_loader(self.val_set, self.preprocess, self.config.batch_size, ten_crop=True,
-                                    workers=self.config.workers, seed=self.config.seed, part=self.part)
-            r10 = evaluate(self.model, ten, self.device, ten_crop=True, comm=self.comm)
-            lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
-                         f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
-            result["ten_crop"] = r10
-        for line in lines:
-            self.log(line)
-        return result
+        return final_report(self)

@@ -182,10 +182,11 @@ def scatter_to_argmax(dy, argmax, x_shape):
     return dx.reshape(x_shape).astype(dy.dtype)
 
 
-def softmax_cross_entropy(logits, labels):
-    """Mean over rows of logsumexp(z) - z[t], and its gradient (softmax(z) - onehot(t)) / N.
+def softmax_cross_entropy(logits, labels, smoothing=0.0):
+    """Mean over rows of -sum_k q[k] log p[k], and its gradient (softmax(z) - q) / N, with the
+    target q[k] = (1 - smoothing) [k == t] + smoothing / K (onehot(t) without smoothing).
 
-    logsumexp(z) = m + log(sum_k exp(z[k] - m)) with m = max(z): no exponent is positive.
+    log p[k] = z[k] - logsumexp(z), logsumexp(z) = m + log(sum_k exp(z[k] - m)), m = max(z).
     """
     n_rows, n_classes = logits.shape
     loss = 0.0
@@ -194,9 +195,10 @@ def softmax_cross_entropy(logits, labels):
         row = [float(v) for v in logits[n]]
         m = max(row)
         log_sum_exp = m + math.log(sum(math.exp(v - m) for v in row))
-        loss += log_sum_exp - row[labels[n]]
         for k in range(n_classes):
-            dlogits[n, k] = math.exp(row[k] - log_sum_exp) - (1.0 if k == labels[n] else 0.0)
+            target = (1.0 - smoothing) * (k == labels[n]) + smoothing / n_classes
+            loss -= target * (row[k] - log_sum_exp)
+            dlogits[n, k] = math.exp(row[k] - log_sum_exp) - target
     return loss / n_rows, dlogits / n_rows
 
 

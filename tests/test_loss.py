@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minitorch_alexnet import functional as F
-from minitorch_alexnet.gradcheck import check_softmax_cross_entropy
+from minitorch_alexnet.gradcheck import check_gradients, check_softmax_cross_entropy
 
 import reference as ref
 
@@ -148,3 +148,40 @@ def test_logits_must_be_2d_floats():
         F.softmax_cross_entropy(np.zeros((2, 3), np.int64), np.array([0, 1]))
     with pytest.raises(ValueError, match="logits must have dtype float32 or float64, got float16"):
         F.softmax_cross_entropy(np.zeros((2, 3), np.float16), np.array([0, 1]))
+
+
+# ---- label smoothing ----------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=loss_cases(), smoothing=st.sampled_from([0.05, 0.1, 0.3]))
+def test_label_smoothing_matches_reference(case, dtype, smoothing):
+    logits, labels = case
+    logits = logits.astype(dtype)
+    loss, dlogits = F.softmax_cross_entropy(logits, labels, smoothing=smoothing)
+    expected_loss, expected_dlogits = ref.softmax_cross_entropy(logits.astype(np.float64), labels,
+                                                                smoothing)
+    assert loss.dtype == dlogits.dtype == dtype and loss.shape == ()
+    ref.assert_close(loss, expected_loss, scale_at_least=1.0)
+    ref.assert_close(dlogits, expected_dlogits, scale_at_least=1.0 / len(labels))
+
+
+@given(loss_cases(scales=(0.1, 1.0, 3.0)))
+def test_label_smoothing_gradients(case):
+    """float64 against centred differences of the smoothed loss."""
+    logits, labels = case
+    logits = logits.astype(np.float64)
+    _, dlogits = F.softmax_cross_entropy(logits, labels, smoothing=0.1)
+    results = check_gradients(lambda: float(F.softmax_cross_entropy(logits, labels, smoothing=0.1)[0]),
+                              {"logits": logits}, {"logits": dlogits})
+    ref.assert_gradients_pass(results)
+
+
+def test_label_smoothing_bounds():
+    logits, labels = np.zeros((2, 4)), np.array([0, 3])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="smoothing must be in"):
+            F.softmax_cross_entropy(logits, labels, smoothing=bad)
+    # equal logits: p = 1/4, so the loss is -sum_k q[k] log(1/4) = log 4 whatever eps, and
+    # dz = (p - q) / N with q = 0.8 + 0.05 at the label, 0.05 elsewhere
+    loss, dlogits = F.softmax_cross_entropy(logits, labels, smoothing=0.2)
+    assert float(loss) == pytest.approx(np.log(4))
+    np.testing.assert_allclose(dlogits, [[-0.3, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, -0.3]], atol=1e-15)

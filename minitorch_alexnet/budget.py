@@ -1,0 +1,79 @@
+"""``--time-budget MINUTES``: size a run to the time it may take.
+
+The run trains its first DECAY_START steps with the rate its warm-up gives (the cosine decay
+waits for them, ``schedule.py``), times the last MEASURED of them, and then fixes T, the number of steps of the whole run, so
+that it ends within the budget. From then on the run is a run of T steps like any other: the
+schedule decays over exactly T steps, T is saved in every checkpoint, and a resumed run keeps
+it, so that it ends with the same weights as one that was never stopped. The clock is read
+once; two runs of one budget on machines of different speed differ in T, and in nothing else.
+(A run stopped before T is fixed measures again after its resume; T depends on the clock, so
+such a run cannot be bit-exact anyway.)
+
+What the budget must hold, with t the measured seconds per step, S steps per epoch, v the
+seconds of one validation pass, and e the seconds already spent (reading the data, the mean
+image and colour PCA, the steps measured, n of them)::
+
+    e + (T - n) * t + (ceil(T / S) + 1) * v  <=  budget
+
+(one validation per epoch, the last epoch possibly short, and the final report's). v is not
+measured (that would cost a pass): a validation image costs about a third of a training image
+(forward only, against forward and backward: ``EVAL_COST``), so v = t * val_images /
+batch_size * EVAL_COST.
+"""
+import math
+
+MEASURE_FROM, MEASURED = 5, 30     # time 30 steps from step 5 (the first ones warm up caches)
+DECAY_START = MEASURE_FROM + MEASURED   # the steps whose rate cannot depend on T
+EVAL_COST = 0.4
+
+
+def validation_seconds(step_seconds, val_images, batch_size):
+    return step_seconds * val_images / batch_size * EVAL_COST
+
+
+def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, steps_per_epoch,
+                 val_seconds):
+    """The largest T >= steps_done with e + (T - n) t + (ceil(T / S) + 1) v <= budget (see the
+    module docstring). ceil(T / S) >= T / S, so T <= (budget - e - v + n t) / (t + v / S); count
+    down from that bound (the ceiling adds less than v: a few steps at most)."""
+    bound = (budget_seconds - elapsed_seconds - val_seconds + steps_done * step_seconds) / (
+        step_seconds + val_seconds / steps_per_epoch)
+    total = max(steps_done, math.floor(bound))
+
+    def needed(steps):
+        epochs = math.ceil(steps / steps_per_epoch)
+        return elapsed_seconds + (steps - steps_done) * step_seconds + (epochs + 1) * val_seconds
+
+    while total > steps_done and needed(total) > budget_seconds:
+        total -= 1
+    return total
+
+
+class TimeBudget:
+    """Times MEASURED steps from step MEASURE_FROM (or from the first step after a resume) and
+    then gives the run's length in steps. ``spent``: seconds of the run before this process
+    started it (a resume)."""
+
+    def __init__(self, minutes, started, clock, spent=0.0):
+        self.seconds = 60.0 * minutes
+        self.started, self.clock, self.spent = started, clock, spent
+        self.mark = self.mark_step = None
+        self.report = ""
+
+    def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):
+        """Call after every step until it returns T (an int); None while still measuring."""
+        if self.mark is None:
+            if steps_done >= MEASURE_FROM:
+                self.mark, self.mark_step = self.clock(), steps_done
+            return None
+        if steps_done - self.mark_step < MEASURED:
+            return None
+        now = self.clock()
+        step = (now - self.mark) / (steps_done - self.mark_step)
+        elapsed = self.spent + now - self.started
+        total = steps_within(self.seconds, elapsed, steps_done, step, steps_per_epoch,
+                             validation_seconds(step, val_images, batch_size))
+        self.report = (f"time budget {self.seconds / 60:g} min: {1000 * step:.0f} ms per step "
+                       f"over {steps_done - self.mark_step} steps, {elapsed:.0f} s spent: "
+                       f"{total} steps ({total / steps_per_epoch:.2f} epochs) in all")
+        return total
