@@ -103,13 +103,30 @@ def run_directory(checkpoint_path):
 
 # ---- Figure 3 ---------------------------------------------------------------------------------
 
+def grey_share(weight):
+    """For each kernel w (C, KH, KW): the share of its energy that is colourless.
+
+    Split w into its mean over the channels, g = (1/C) sum_c w[c] (the same pattern in every
+    channel: it responds to brightness, not colour), and the rest, w - g. The two parts are
+    orthogonal, so ||w||^2 = C ||g||^2 + ||w - g||^2 and the grey share C ||g||^2 / ||w||^2
+    lies in [0, 1]: 1 for a colour-agnostic kernel, near 0 for one that contrasts colours.
+    Random kernels with independent entries average 1 / C (1/3 in colour)."""
+    weight = np.asarray(weight, dtype=np.float64)
+    channels = weight.shape[1]
+    grey = weight.mean(axis=1)
+    energy = (weight ** 2).sum(axis=(1, 2, 3))
+    return channels * (grey ** 2).sum(axis=(1, 2)) / np.maximum(energy, 1e-300)
+
+
 def draw_filters(saved, out):
-    """Plot the checkpoint's conv1 kernels to ``out``; returns how many were drawn."""
+    """Plot the checkpoint's conv1 kernels to ``out``; returns how many were drawn and each
+    column's mean grey share (the paper: column 1 colour-agnostic, column 2 colour-specific)."""
     weight = arrays_under(saved.arrays, MODEL)["conv1.weight"]     # (F, C, KH, KW)
     columns = saved.meta["model"].get("variant", {}).get(
         "columns", 1 if saved.config.get("one_column") else 2)
     plot_conv1_filters(weight, out, columns=columns)
-    return len(weight)
+    shares = [float(grey_share(block).mean()) for block in np.split(weight, columns)]
+    return len(weight), shares
 
 
 # ---- fc7 features and their nearest neighbours ---------------------------------------------------
@@ -294,10 +311,13 @@ def filters_main(args):
     out = args.out or os.path.join(run_directory(saved.path), "filters.png")
     try:
         with writing(out):
-            count = draw_filters(saved, out)
+            count, shares = draw_filters(saved, out)
     except WriteError as error:                     # a full or read-only disk, a missing folder
         return failed(error, 1)
     print(f"{count} conv1 kernels written to {out}")
+    if np.shape(arrays_under(saved.arrays, MODEL)["conv1.weight"])[1] > 1:
+        print("grey share of the kernels' energy (1: colour-agnostic; random kernels: 1/3): "
+              + ", ".join(f"column {k + 1} {share:.2f}" for k, share in enumerate(shares)))
     return 0
 
 

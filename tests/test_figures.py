@@ -136,13 +136,31 @@ def test_filters_figure(colour_run, tmp_path):
     status, out, err = run_main(figures, ["filters", str(colour_run)])
     assert status == 0, err
     path = colour_run / "filters.png"                 # the run directory, not checkpoints/
-    assert out.strip() == f"{kernels} conv1 kernels written to {path}"
+    lines = out.strip().splitlines()
+    assert lines[0] == f"{kernels} conv1 kernels written to {path}"
+    assert lines[1].startswith("grey share of the kernels' energy") and "column 2" in lines[1]
     assert_png(path)
     other = tmp_path / "f.png"
     status, out, _ = run_main(figures, ["filters", str(colour_run / "checkpoints" / "last.npz"),
                                         "--out", str(other)])
-    assert status == 0 and out.strip() == f"{kernels} conv1 kernels written to {other}"
+    assert status == 0 and out.splitlines()[0] == f"{kernels} conv1 kernels written to {other}"
     assert_png(other)
+
+
+def test_grey_share_against_a_loop():
+    """The colourless share of each kernel's energy, against sums over every entry; a grey
+    kernel has share 1, a kernel whose channels cancel has share 0, random ones about 1/3."""
+    rng = np.random.default_rng(4)
+    weight = rng.standard_normal((6, 3, 5, 5))
+    weight[0] = weight[0, :1]                              # the same pattern in every channel
+    weight[1, 2] = -weight[1, 0] - weight[1, 1]           # channels sum to zero everywhere
+    for f, share in enumerate(figures.grey_share(weight)):
+        total = sum(weight[f, c, i, j] ** 2 for c in range(3) for i in range(5) for j in range(5))
+        grey = sum((sum(weight[f, c, i, j] for c in range(3)) / 3) ** 2 for i in range(5) for j in range(5))
+        assert share == pytest.approx(3 * grey / total, rel=1e-12)
+    shares = figures.grey_share(weight)
+    assert shares[0] == pytest.approx(1) and shares[1] == pytest.approx(0, abs=1e-15)
+    assert figures.grey_share(rng.standard_normal((2000, 3, 5, 5))).mean() == pytest.approx(1 / 3, abs=0.01)
 
 
 # ---------------------------------------------------------------------------- Figure 4
