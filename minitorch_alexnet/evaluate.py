@@ -22,7 +22,7 @@ from .backend import check_device, keep_freed_memory
 from .checkpoint import CheckpointError, WriteError, writing
 from .data import DATASETS, DataError, build_datasets
 from .evaluation import evaluate, evaluation_loader
-from .run_state import CHECKPOINT_FOLDER, load_model, load_run_state, preprocess_from_checkpoint
+from .run_state import load_model, load_run_state, preprocess_from_checkpoint, run_directory
 
 
 def build_parser():
@@ -76,14 +76,8 @@ def check_same_classes(saved, classes, where):
 
 
 def confusion_path(args, checkpoint_path):
-    """Where the confusion-matrix PNG goes: ``--confusion``, or the run directory (the folder
-    of the checkpoint, or the one above it when that folder is a run's ``checkpoints/``)."""
-    if args.confusion:
-        return args.confusion
-    folder = os.path.dirname(os.path.abspath(checkpoint_path))
-    if os.path.basename(folder) == CHECKPOINT_FOLDER:      # a run directory's checkpoint
-        folder = os.path.dirname(folder)
-    return os.path.join(folder, "confusion.png")
+    """Where the confusion-matrix PNG goes: ``--confusion``, or the run directory."""
+    return args.confusion or os.path.join(run_directory(checkpoint_path), "confusion.png")
 
 
 def main(argv=None):

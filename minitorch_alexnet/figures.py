@@ -44,9 +44,9 @@ from .checkpoint import CheckpointError, WriteError, write_text_atomically, writ
 from .data import DATASETS, DataError, build_datasets
 from .evaluate import check_same_classes
 from .evaluation import evaluation_loader
-from .plots import _pyplot, _save, plot_conv1_filters
-from .run_state import (CHECKPOINT_FOLDER, MODEL, arrays_under, load_model, load_run_state,
-                        preprocess_from_checkpoint)
+from .plots import plot_conv1_filters, pyplot, save_figure
+from .run_state import (MODEL, arrays_under, load_model, load_run_state, preprocess_from_checkpoint,
+                        run_directory)
 
 MATRIX_ELEMENTS = 2**23    # distances computed at a time: 8M float64 = 64 MB per chunk
 
@@ -90,15 +90,6 @@ def build_parser():
     add("--workers", metavar="N", type=int, default=2,
         help="threads that prepare the batches (default 2)")
     return parser
-
-
-def run_directory(checkpoint_path):
-    """The run directory of a checkpoint, as ``evaluate.confusion_path`` finds it: the folder
-    of the file, or the one above it when that folder is a run's ``checkpoints/``."""
-    folder = os.path.dirname(os.path.abspath(checkpoint_path))
-    if os.path.basename(folder) == CHECKPOINT_FOLDER:
-        folder = os.path.dirname(folder)
-    return folder
 
 
 # ---- Figure 3 ---------------------------------------------------------------------------------
@@ -271,7 +262,7 @@ def _show(ax, image, title, colour, frame=False):
 def plot_neighbours(rows, classes, path, title):
     """One row per query: the query (framed, blue), then its neighbours, nearest first, each
     titled with its class, in red when that is not the query's class."""
-    plt = _pyplot()
+    plt = pyplot()
     k = max(len(found) for _, _, found in rows)
     figure, axes = plt.subplots(len(rows), k + 1, figsize=(1.5 * (k + 1), 1.6 * len(rows) + 0.6),
                                 squeeze=False)
@@ -281,7 +272,7 @@ def plot_neighbours(rows, classes, path, title):
             _show(ax, image, classes[other], "black" if other == label else "red")
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    _save(plt, figure, path)
+    save_figure(plt, figure, path)
 
 
 # ---- the command line ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -18,7 +18,7 @@ def _pyplot():
     return plt
 
 
-def _save(plt, figure, path):
+def save_figure(plt, figure, path):
     """Write ``figure`` to ``path`` atomically and close it, also when the write fails."""
     temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
                              f".tmp-{os.path.basename(path)}")
@@ -35,7 +35,7 @@ def _save(plt, figure, path):
 
 def plot_curves(history, path):
     """Loss and top-1 error per epoch, training and validation, from the metrics history."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4))
     loss_axes.plot(epochs, [r["train_loss"] for r in history], "o-", label="training")
@@ -51,7 +51,7 @@ def plot_curves(history, path):
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    _save(plt, figure, path)
+    save_figure(plt, figure, path)
 
 
 def filter_grid(weight, columns_per_row=8, pad=1):
@@ -72,7 +72,7 @@ def filter_grid(weight, columns_per_row=8, pad=1):
 def plot_conv1_filters(weight, path, columns=2):
     """The conv1 kernels as colour images, one block per column (paper's Figure 3: the first
     column's filters come out mostly colour-agnostic, the second's colour-specific)."""
-    plt = _pyplot()
+    plt = pyplot()
     weight = np.asarray(weight)
     blocks = np.split(weight, columns) if weight.shape[0] % columns == 0 else [weight]
     figure, axes = plt.subplots(len(blocks), 1, figsize=(8, 2.2 * len(blocks) * max(1, len(weight) // 48)))
@@ -83,12 +83,12 @@ def plot_conv1_filters(weight, path, columns=2):
         ax.set_title(f"conv1 kernels, column {k + 1} ({len(block)} filters)")
         ax.axis("off")
     figure.tight_layout()
-    _save(plt, figure, path)
+    save_figure(plt, figure, path)
 
 
 def plot_confusion(matrix, classes, path, title="Confusion matrix"):
     """Rows: true class; columns: predicted class; counts written in each cell."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     size = max(5, 0.5 * len(classes) + 2)
     figure, ax = plt.subplots(figsize=(size, size))
@@ -104,4 +104,4 @@ def plot_confusion(matrix, classes, path, title="Confusion matrix"):
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] > high / 2 else "black")
     figure.tight_layout()
-    _save(plt, figure, path)
+    save_figure(plt, figure, path)

@@ -93,6 +93,15 @@ def checkpoint_folder(run_dir):
     return os.path.join(run_dir, CHECKPOINT_FOLDER)
 
 
+def run_directory(checkpoint_path):
+    """The run directory of a checkpoint file: its folder, or the one above it when that folder
+    is a run's ``checkpoints/`` (where the run's pictures go)."""
+    folder = os.path.dirname(os.path.abspath(checkpoint_path))
+    if os.path.basename(folder) == CHECKPOINT_FOLDER:
+        folder = os.path.dirname(folder)
+    return folder
+
+
 def holds_a_run(run_dir):
     """True if ``run_dir`` already holds a run's checkpoint (a new run must not overwrite it)."""
     return os.path.exists(os.path.join(checkpoint_folder(run_dir), ckpt.LAST))

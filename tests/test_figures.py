@@ -118,7 +118,7 @@ def test_queries_are_the_first_of_each_class_then_the_second():
 
 
 def test_grey_images_are_drawn_in_grey():
-    plt = figures._pyplot()
+    plt = figures.pyplot()
     figure, (grey_axes, colour_axes) = plt.subplots(1, 2)
     figures._show(grey_axes, np.full((4, 4, 1), 7, np.uint8), "a", "red")
     figures._show(colour_axes, np.full((4, 4, 3), 7, np.uint8), "b", "black")

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 
 from ..checkpoint import write_text_atomically
-from ..plots import _pyplot, _save
+from ..plots import pyplot, save_figure
 from . import TARGET_TRAIN_ERROR
 
 COLUMNS = (("test_error", "test error", "%"), ("test_top5_error", "top-5", "%"),
@@ -98,7 +98,7 @@ def write_json(path, experiment, runs, settings, seeds, wall_seconds, text):
 def plot(path, experiment, runs):
     """Error curves (training and test error against epochs, each seed faint, the mean bold),
     or for ten-crop the test error of each way of testing, a dot per seed."""
-    plt = _pyplot()
+    plt = pyplot()
     if experiment.ten_crop:
         figure, axes = plt.subplots(figsize=(5, 4))
         for x, (label, numbers) in enumerate(runs.items()):
@@ -107,7 +107,7 @@ def plot(path, experiment, runs):
             axes.plot([x] * len(errors), errors, "ko")
         axes.set_xticks(range(len(runs)), labels=list(runs))
         axes.set(ylabel="test error (%)", title=f"{experiment.name}: one model per seed")
-        _save(plt, figure, path)
+        save_figure(plt, figure, path)
         return
     figure, panels = plt.subplots(1, 2, figsize=(11, 4))
     for colour, (label, numbers) in enumerate(runs.items()):
@@ -124,4 +124,4 @@ def plot(path, experiment, runs):
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    _save(plt, figure, path)
+    save_figure(plt, figure, path)
