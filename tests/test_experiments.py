@@ -4,6 +4,7 @@ the runs' own; a rerun reuses finished runs; the measures against naive computat
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -45,6 +46,7 @@ def test_quick_run_prints_the_table_and_writes_its_files(name, tmp_path, capsys)
     folder = tmp_path / name
     record = json.loads((folder / f"{name}.json").read_text())
     assert record["experiment"] == name and record["seeds"] == [0, 1]
+    assert record["commit"] is None or re.fullmatch(r"[0-9a-f]{7,40}", record["commit"])
     for label, row in rows.items():
         assert row.startswith(label)
         runs = record["runs"][label]

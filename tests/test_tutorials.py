@@ -29,9 +29,9 @@ LESSONS = run_lessons.lesson_files()
 pytestmark = pytest.mark.tutorials
 
 
-def test_there_are_ten_lessons_in_order():
+def test_there_are_eleven_lessons_in_order():
     numbers = [int(p.name[:2]) for p in LESSONS]
-    assert numbers == list(range(1, 11)), [p.name for p in LESSONS]
+    assert numbers == list(range(1, 12)), [p.name for p in LESSONS]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])

@@ -27,7 +27,7 @@ BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTA
 
 
 def lesson_files():
-    """The lessons in order: tutorials/01_*.md ... 10_*.md."""
+    """The lessons in order: tutorials/01_*.md ... 11_*.md."""
     return sorted(HERE.glob("[0-9][0-9]_*.md"))
 
 

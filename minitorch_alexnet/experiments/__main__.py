@@ -11,7 +11,7 @@ from ..backend import keep_freed_memory
 from ..checkpoint import CheckpointError
 from ..data import DATASETS, DataError
 from . import COMMON, EXPERIMENTS, QUICK
-from .report import plot, table, write_json
+from .report import commit_of_package, plot, table, write_json
 from .runner import Stopped, run_experiment
 
 FLAGS = ("dataset", "data_dir", "epochs", "width", "limit_train", "limit_val", "batch_size",
@@ -68,7 +68,7 @@ def describe(settings, seeds):
             f"{', '.join(map(str, seeds))}")
 
 
-def run_one(experiment, args):
+def run_one(experiment, args, commit):
     seeds = range(args.seeds or (2 if args.quick else 3))
     settings = settings_for(experiment, args)
     out = os.path.join(args.out, experiment.name)
@@ -78,7 +78,8 @@ def run_one(experiment, args):
     text = table(experiment, runs, describe(settings, seeds))
     print("\n" + text + "\n")
     json_path, png_path = (os.path.join(out, f"{experiment.name}.{ext}") for ext in ("json", "png"))
-    write_json(json_path, experiment, runs, settings, seeds, time.perf_counter() - started, text)
+    write_json(json_path, experiment, runs, settings, seeds, time.perf_counter() - started, text,
+               commit)
     plot(png_path, experiment, runs)
     print(f"wrote {json_path} and {png_path} ({time.perf_counter() - started:.0f} s)")
 
@@ -91,9 +92,10 @@ def main(argv=None):
         return 0
     keep_freed_memory()
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    commit = commit_of_package()
     try:
         for name in names:
-            run_one(EXPERIMENTS[name], args)
+            run_one(EXPERIMENTS[name], args, commit)
     except Stopped as stop:
         print(f"interrupted: {stop}", file=sys.stderr)
         return 130

@@ -87,10 +87,12 @@ def commit_of_package():
         return None
 
 
-def write_json(path, experiment, runs, settings, seeds, wall_seconds, text):
+def write_json(path, experiment, runs, settings, seeds, wall_seconds, text, commit):
+    """Everything about the experiment in one file; ``commit``: the code that trained (read
+    when the command started, as later commits in the same checkout would not have run)."""
     record = {"experiment": experiment.name, "claim": experiment.claim, "source": experiment.source,
               "settings": settings, "seeds": list(seeds), "wall_seconds": wall_seconds,
-              "commit": commit_of_package(), "table": text, "summary": summarise(runs),
+              "commit": commit, "table": text, "summary": summarise(runs),
               "runs": runs}
     write_text_atomically(path, json.dumps(record, indent=1))
 
