@@ -25,6 +25,7 @@ def _share_the_cores():
 
 _share_the_cores()
 
+from .architecture import Variant  # noqa: E402
 from .model import AlexNet  # noqa: E402  (imports NumPy only; CuPy stays lazy)
 
-__all__ = ["AlexNet"]
+__all__ = ["AlexNet", "Variant"]

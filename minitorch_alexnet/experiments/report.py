@@ -99,16 +99,21 @@ def write_json(path, experiment, runs, settings, seeds, wall_seconds, text, comm
 
 def plot(path, experiment, runs):
     """Error curves (training and test error against epochs, each seed faint, the mean bold),
-    or for ten-crop the test error of each way of testing, a dot per seed."""
+    or for ten-crop each seed's test error one way and the other, joined by a line."""
     plt = pyplot()
-    if experiment.ten_crop:
+    if experiment.ten_crop:         # one model per seed, tested two ways: a line per seed
         figure, axes = plt.subplots(figsize=(5, 4))
-        for x, (label, numbers) in enumerate(runs.items()):
-            errors = [100 * run["test_error"] for run in numbers]
-            axes.bar(x, np.mean(errors), color=f"C{x}", alpha=0.6)
-            axes.plot([x] * len(errors), errors, "ko")
+        errors = np.array([[100 * run["test_error"] for run in numbers] for numbers in runs.values()])
+        for seed, column in enumerate(errors.T):
+            axes.plot(range(len(runs)), column, "o-", color="gray", alpha=0.6,
+                      label="one seed" if seed == 0 else None)
+        axes.plot(range(len(runs)), errors.mean(axis=1), "s-", color="C0", lw=2, label="mean")
         axes.set_xticks(range(len(runs)), labels=list(runs))
-        axes.set(ylabel="test error (%)", title=f"{experiment.name}: one model per seed")
+        axes.set_xlim(-0.5, len(runs) - 0.5)
+        axes.set(ylabel="test error (%)", title=f"{experiment.name}: each seed's model, tested two ways")
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
         save_figure(plt, figure, path)
         return
     figure, panels = plt.subplots(1, 2, figsize=(11, 4))
