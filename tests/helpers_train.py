@@ -1,6 +1,8 @@
 """Shared helpers for the trainer, checkpoint, resume and fault tests: tiny command lines and
 small data sets written in the real on-disk formats."""
+import contextlib
 import gzip
+import io
 import json
 import os
 import pickle
@@ -179,3 +181,19 @@ def write_fashion_mnist(root, n_train=48, n_test=16, seed=0):
                   rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
         write_idx(os.path.join(root, f"{split}-labels-idx1-ubyte"), np.arange(n) % 10)
     return root
+
+
+def run_main(module, argv):
+    """``module.main(argv)`` with its output captured: ``(status, stdout, stderr)``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = module.main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err):
+    """The single ``error: ...`` line of ``err``; fails on a traceback or on more lines."""
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]

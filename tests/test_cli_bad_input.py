@@ -4,9 +4,7 @@ for an RGB model (converted, not refused), a data set with other classes or anot
 size than the checkpoint's, a checkpoint of an unknown format version. Each failure is one
 line on stderr naming the file and what is wrong, with no traceback; status 2 for an unusable
 checkpoint or data set, 1 for images predict cannot read (the others are still classified)."""
-import contextlib
 import errno
-import io
 import os
 
 import numpy as np
@@ -24,36 +22,20 @@ import helpers_train as h
 pytestmark = [pytest.mark.train, pytest.mark.faults]
 
 
-def run_main(module, argv):
-    """``module.main(argv)`` with its output captured: ``(status, stdout, stderr)``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = module.main(argv)
-    return status, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err):
-    """The single ``error: ...`` line of ``err``; fails on a traceback or on more lines."""
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A tiny run on an RGB image folder with the classes cats and dogs (40 x 40 images)."""
     root = tmp_path_factory.mktemp("folder")
     data = h.write_class_folders(str(root))
     run = root / "run"
-    status, _, err = run_main(train, h.tiny_args(run, train=16, val=4, batch=8,
+    status, _, err = h.run_main(train, h.tiny_args(run, train=16, val=4, batch=8,
                                                  extra=["--dataset", "folder", "--data-dir", data]))
     assert status == 0, err
     return run
 
 
 def evaluate(run, *extra):
-    return run_main(evaluate_cli, [str(run), "--workers", "1", *extra])
+    return h.run_main(evaluate_cli, [str(run), "--workers", "1", *extra])
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -62,15 +44,15 @@ def test_a_missing_checkpoint(tmp_path):
     missing = tmp_path / "nowhere"
     for module, argv in ((evaluate_cli, [str(missing)]),
                          (predict_cli, [str(missing), h.write_image(str(tmp_path / "a.png"))])):
-        status, _, err = run_main(module, argv)
+        status, _, err = h.run_main(module, argv)
         assert status == 2
-        assert one_error_line(err) == f"error: no checkpoint at {missing}"
+        assert h.one_error_line(err) == f"error: no checkpoint at {missing}"
 
 
 def test_a_directory_without_a_checkpoint(tmp_path):
     status, _, err = evaluate(tmp_path)
     assert status == 2
-    line = one_error_line(err)
+    line = h.one_error_line(err)
     assert line.startswith(f"error: no usable checkpoint in {tmp_path}: no checkpoint at ")
     assert "last.npz" in line and "previous.npz" in line
 
@@ -82,9 +64,9 @@ def test_an_image_or_a_truncated_file_given_as_the_checkpoint(run_dir, tmp_path)
     cut.write_bytes(data[:len(data) // 2])
     for path in (picture, str(cut)):
         for module, argv in ((evaluate_cli, [path]), (predict_cli, [path, picture])):
-            status, _, err = run_main(module, argv)
+            status, _, err = h.run_main(module, argv)
             assert status == 2
-            assert one_error_line(err) == f"error: checkpoint {path} is truncated or corrupt (not a .npz archive)"
+            assert h.one_error_line(err) == f"error: checkpoint {path} is truncated or corrupt (not a .npz archive)"
 
 
 def test_a_checkpoint_of_an_unknown_format_version(run_dir, tmp_path):
@@ -93,9 +75,9 @@ def test_a_checkpoint_of_an_unknown_format_version(run_dir, tmp_path):
     ckpt.save(future, arrays, dict(meta, format="minitorch_alexnet checkpoint 9"))
     for module, argv in ((evaluate_cli, [future]),
                          (predict_cli, [future, h.write_image(str(tmp_path / "a.png"))])):
-        status, _, err = run_main(module, argv)
+        status, _, err = h.run_main(module, argv)
         assert status == 2
-        line = one_error_line(err)
+        line = h.one_error_line(err)
         assert line.startswith(f"error: {future} holds format 'minitorch_alexnet checkpoint 9'")
         assert repr(FORMAT) in line
 
@@ -111,7 +93,7 @@ def test_a_data_set_with_other_classes(run_dir, tmp_path):
     data = folder_of(tmp_path, ("birds", "cats"), 40)
     status, _, err = evaluate(run_dir, "--data-dir", data)
     assert status == 2
-    assert one_error_line(err) == (
+    assert h.one_error_line(err) == (
         f"error: {run_dir}/checkpoints/last.npz was trained on 2 classes (cats, dogs), but the "
         f"folder data set in {data} has 2 classes (birds, cats) and lacks dogs")
 
@@ -128,7 +110,7 @@ def test_a_missing_data_directory(run_dir, tmp_path):
     missing = str(tmp_path / "nowhere")
     status, _, err = evaluate(run_dir, "--data-dir", missing)
     assert status == 2
-    line = one_error_line(err)
+    line = h.one_error_line(err)
     assert missing in line and "does not exist" in line
 
 
@@ -147,7 +129,7 @@ def test_unreadable_images_get_one_line_each_and_the_rest_is_classified(run_dir,
                 "junk.jpg": "not a recognised image file",
                 "empty.png": "empty file (0 bytes)"}
     paths = [str(tmp_path / name) for name in expected]
-    status, out, err = run_main(predict_cli, [str(run_dir), *paths, good])
+    status, out, err = h.run_main(predict_cli, [str(run_dir), *paths, good])
     assert status == 2                                 # bad input; the good image is still classified
     assert "Traceback" not in err
     assert err.splitlines() == [f"error: {tmp_path / name}: cannot read the image: {reason}"
@@ -156,7 +138,7 @@ def test_unreadable_images_get_one_line_each_and_the_rest_is_classified(run_dir,
 
 
 def top_classes(run_dir, path):
-    status, out, err = run_main(predict_cli, [str(run_dir), str(path), "--top", "2"])
+    status, out, err = h.run_main(predict_cli, [str(run_dir), str(path), "--top", "2"])
     assert status == 0 and err == "", err
     return out.splitlines()[1:]
 
@@ -193,5 +175,5 @@ def test_a_confusion_matrix_that_cannot_be_written(run_dir, tmp_path, monkeypatc
     out = str(tmp_path / "confusion.png")
     status, _, err = evaluate(run_dir, "--confusion", out)
     assert status == 1
-    assert one_error_line(err) == f"error: cannot write {out}: No space left on device"
+    assert h.one_error_line(err) == f"error: cannot write {out}: No space left on device"
     assert os.listdir(tmp_path) == []                  # no temporary PNG left behind

@@ -8,26 +8,13 @@ import pytest
 from PIL import Image
 
 from minitorch_alexnet.data import (ArrayDataset, DataLoader, FolderDataset, Preprocess,
-                                    builtin, fit_pca_colour, resize_images)
+                                    builtin, resize_images)
 from minitorch_alexnet.data import loader as loader_module
 from minitorch_alexnet.data.transforms import pca_colour_shifts
 
+from helpers_data import random_preprocess
+
 pytestmark = pytest.mark.data
-
-
-def random_preprocess(rng, channels, mean_kind, pca, crop_size, stored_size, flip=True,
-                      scale=True):
-    """A Preprocess with a random mean ("none", "channel" or "image") and, if ``pca``, a colour
-    PCA fitted on random correlated images."""
-    mean = {"none": None,
-            "channel": rng.uniform(0, 255, channels),
-            "image": rng.uniform(0, 255, (stored_size, stored_size, channels))}[mean_kind]
-    pca_fit = None
-    if pca:
-        base = rng.integers(0, 256, (8, 6, 6, 1))
-        pca_fit = fit_pca_colour(np.clip(base + rng.integers(-30, 30, (8, 6, 6, channels)),
-                                         0, 255).astype(np.uint8))
-    return Preprocess(crop_size, stored_size, mean=mean, pca=pca_fit, flip=flip, scale=scale)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

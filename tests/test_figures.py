@@ -17,26 +17,11 @@ from minitorch_alexnet.run_state import load_model, load_run_state, preprocess_f
 
 import helpers_train as h
 
-pytestmark = [pytest.mark.train]
-
-
-def run_main(module, argv):
-    """``module.main(argv)`` with its output captured: ``(status, stdout, stderr)``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = module.main(argv)
-    return status, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err):
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
+pytestmark = [pytest.mark.experiments]
 
 
 def trained(run, extra=()):
-    status, _, err = run_main(train, h.tiny_args(run, train=128, val=64, batch=32,
+    status, _, err = h.run_main(train, h.tiny_args(run, train=128, val=64, batch=32,
                                                  extra=["--checkpoint-minutes", "0", *extra]))
     assert status == 0, err
     return run
@@ -133,7 +118,7 @@ def test_grey_images_are_drawn_in_grey():
 
 def test_filters_figure(colour_run, tmp_path):
     kernels = load_run_state(str(colour_run)).arrays["model/conv1.weight"].shape[0]
-    status, out, err = run_main(figures, ["filters", str(colour_run)])
+    status, out, err = h.run_main(figures, ["filters", str(colour_run)])
     assert status == 0, err
     path = colour_run / "filters.png"                 # the run directory, not checkpoints/
     lines = out.strip().splitlines()
@@ -141,7 +126,7 @@ def test_filters_figure(colour_run, tmp_path):
     assert lines[1].startswith("grey share of the kernels' energy") and "column 2" in lines[1]
     assert_png(path)
     other = tmp_path / "f.png"
-    status, out, _ = run_main(figures, ["filters", str(colour_run / "checkpoints" / "last.npz"),
+    status, out, _ = h.run_main(figures, ["filters", str(colour_run / "checkpoints" / "last.npz"),
                                         "--out", str(other)])
     assert status == 0 and out.splitlines()[0] == f"{kernels} conv1 kernels written to {other}"
     assert_png(other)
@@ -166,7 +151,7 @@ def test_grey_share_against_a_loop():
 # ---------------------------------------------------------------------------- Figure 4
 
 def neighbours(run, out, *extra):
-    return run_main(figures, ["neighbours", str(run), "--limit-train", "90", "--limit-val", "30",
+    return h.run_main(figures, ["neighbours", str(run), "--limit-train", "90", "--limit-val", "30",
                               "--queries", "4", "--neighbours", "5", "--batch-size", "16",
                               "--workers", "1", "--out", str(out), *extra])
 
@@ -225,7 +210,7 @@ def test_neighbour_rows_are_the_stored_images(grey_run, fashion_dir, tmp_path):
         assert np.array_equal(query, val_set.images[q]) and label == val_set.labels[q]
         for (image, other), j in zip(found, js):
             assert np.array_equal(image, train_set.images[j]) and other == train_set.labels[j]
-    status, _, err = run_main(figures, ["neighbours", str(grey_run), "--workers", "1"])
+    status, _, err = h.run_main(figures, ["neighbours", str(grey_run), "--workers", "1"])
     assert status == 0, err
     assert_png(grey_run / "neighbours.png", min_bytes=10000)
     assert json.loads((grey_run / "neighbours.json").read_text())["queries"] == 20
@@ -236,24 +221,24 @@ def test_neighbour_rows_are_the_stored_images(grey_run, fashion_dir, tmp_path):
 def test_a_missing_checkpoint(tmp_path):
     missing = tmp_path / "nowhere"
     for command in ("filters", "neighbours"):
-        status, _, err = run_main(figures, [command, str(missing)])
+        status, _, err = h.run_main(figures, [command, str(missing)])
         assert status == 2
-        assert one_error_line(err) == f"error: no checkpoint at {missing}"
+        assert h.one_error_line(err) == f"error: no checkpoint at {missing}"
 
 
 def test_a_corrupt_checkpoint(tmp_path):
     cut = tmp_path / "cut.npz"
     cut.write_bytes(b"PK\x03\x04 not really a zip")
-    status, _, err = run_main(figures, ["neighbours", str(cut)])
+    status, _, err = h.run_main(figures, ["neighbours", str(cut)])
     assert status == 2
-    assert one_error_line(err) == f"error: checkpoint {cut} is truncated or corrupt (not a .npz archive)"
+    assert h.one_error_line(err) == f"error: checkpoint {cut} is truncated or corrupt (not a .npz archive)"
 
 
 def test_a_data_set_with_other_classes(colour_run, fashion_dir, tmp_path):
     status, _, err = neighbours(colour_run, tmp_path / "n.png", "--dataset", "fashion-mnist",
                                 "--data-dir", fashion_dir)
     assert status == 2
-    line = one_error_line(err)
+    line = h.one_error_line(err)
     assert line.startswith(f"error: {colour_run}/checkpoints/last.npz was trained on 10 classes "
                            f"(circle, square, ")
     assert f"but the fashion-mnist data set in {fashion_dir} has 10 classes (T-shirt/top" in line
@@ -267,11 +252,11 @@ def test_an_unknown_data_set_and_too_many_neighbours(colour_run, tmp_path):
     assert exit_.value.code == 2 and "invalid choice: 'imagenet'" in err.getvalue()
     status, _, err = neighbours(colour_run, tmp_path / "n.png", "--limit-train", "3")
     assert status == 2
-    assert one_error_line(err) == "error: --neighbours 5 needs at least 5 training images, there are 3"
+    assert h.one_error_line(err) == "error: --neighbours 5 needs at least 5 training images, there are 3"
 
 
 def test_an_unwritable_output_exits_1(colour_run, tmp_path):
     out = tmp_path / "no-such-folder" / "f.png"
-    status, _, err = run_main(figures, ["filters", str(colour_run), "--out", str(out)])
+    status, _, err = h.run_main(figures, ["filters", str(colour_run), "--out", str(out)])
     assert status == 1
-    assert str(out) in one_error_line(err)
+    assert str(out) in h.one_error_line(err)

@@ -5,26 +5,20 @@ and the setting survives a checkpoint."""
 import numpy as np
 import pytest
 
-from minitorch_alexnet.data import ArrayDataset, DataLoader, Preprocess, fit_pca_colour
+from minitorch_alexnet.data import ArrayDataset, DataLoader, Preprocess
 from minitorch_alexnet.data.erasing import ERASE_RATIO, ERASE_SCALE, random_erase_boxes
 from minitorch_alexnet.data.transforms import AugmentationDraws
 from minitorch_alexnet.run_state import PREPROCESS, SavedRun, preprocess_from_checkpoint
+
+from helpers_data import random_preprocess
 
 pytestmark = pytest.mark.data
 
 
 def make_preprocess(rng, channels, mean_kind, pca, crop_size, stored_size, erase, **kwargs):
-    """A Preprocess with a random mean ("none", "channel" or "image") and, if ``pca``, a colour
-    PCA fitted on random correlated images."""
-    mean = {"none": None,
-            "channel": rng.uniform(0, 255, channels),
-            "image": rng.uniform(0, 255, (stored_size, stored_size, channels))}[mean_kind]
-    pca_fit = None
-    if pca:
-        base = rng.integers(0, 256, (8, 6, 6, 1))
-        pca_fit = fit_pca_colour(np.clip(base + rng.integers(-30, 30, (8, 6, 6, channels)),
-                                         0, 255).astype(np.uint8))
-    return Preprocess(crop_size, stored_size, mean=mean, pca=pca_fit, erase=erase, **kwargs)
+    """``helpers_data.random_preprocess`` with erasing probability ``erase``."""
+    return random_preprocess(rng, channels, mean_kind, pca, crop_size, stored_size, erase=erase,
+                             **kwargs)
 
 
 def todays_draws(prep, n, rng):

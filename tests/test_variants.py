@@ -16,6 +16,8 @@ from minitorch_alexnet.model import AlexNet
 from minitorch_alexnet.run_state import load_model, load_run_state
 from minitorch_alexnet.train import main as train_main
 
+pytestmark = pytest.mark.model
+
 VARIANTS = {
     "alexnet": Variant(),
     "tanh": Variant(activation="tanh"),
