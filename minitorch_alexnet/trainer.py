@@ -44,10 +44,10 @@ from .checkpoint import write_text_atomically
 from .data import DataLoader, Preprocess, build_datasets, image_channels
 from .distributed import GradientSum, SingleProcess, broadcast_training_state, zero_gradients
 from .evaluation import evaluate, evaluation_loader
-from .reporting import epoch_metrics, final_report, log_epoch
 from .model import AlexNet
 from .nonfinite import all_finite, locate_nonfinite
 from .optim import SGD
+from .reporting import epoch_metrics, final_report, log_epoch
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
                         save_run_state, write_metrics, write_plots)
 from .schedule import Schedule
