@@ -35,10 +35,10 @@ def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, step
                  val_seconds):
     """The largest T >= steps_done with e + (T - n) t + (ceil(T / S) + 1) v <= budget (see the
     module docstring). ceil(T / S) >= T / S, so T <= (budget - e - v + n t) / (t + v / S); count
-    down from that bound (the ceiling adds less than v: a few steps at most)."""
+    down from just above that bound (the ceiling adds less than v: a few steps at most)."""
     bound = (budget_seconds - elapsed_seconds - val_seconds + steps_done * step_seconds) / (
         step_seconds + val_seconds / steps_per_epoch)
-    total = max(steps_done, math.floor(bound))
+    total = max(steps_done, math.floor(bound) + 1)       # + 1: the bound's own rounding
 
     def needed(steps):
         epochs = math.ceil(steps / steps_per_epoch)

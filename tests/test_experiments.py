@@ -95,7 +95,8 @@ def naive_epochs_to_reach(errors, target, resolution=100000):
     for k in range(1, len(errors)):
         for step in range(1, resolution + 1):
             t = step / resolution
-            if errors[k - 1] + t * (errors[k] - errors[k - 1]) <= target:
+            value = errors[k] if step == resolution else errors[k - 1] + t * (errors[k] - errors[k - 1])
+            if value <= target:                 # (at t = 1 the epoch's own error, not a rounded sum)
                 return k + t
     return None
 
