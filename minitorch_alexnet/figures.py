@@ -111,13 +111,15 @@ def grey_share(weight):
 
 def draw_filters(saved, out):
     """Plot the checkpoint's conv1 kernels to ``out``; returns how many were drawn and each
-    column's mean grey share (the paper: column 1 colour-agnostic, column 2 colour-specific)."""
+    column's mean grey share (the paper: column 1 colour-agnostic, column 2 colour-specific),
+    None for grey images (one channel: every kernel is grey)."""
     weight = arrays_under(saved.arrays, MODEL)["conv1.weight"]     # (F, C, KH, KW)
-    columns = saved.meta["model"].get("variant", {}).get(
-        "columns", 1 if saved.config.get("one_column") else 2)
+    # checkpoints written before the variants existed hold the paper's two columns
+    columns = saved.meta["model"].get("variant", {}).get("columns", 2)
     plot_conv1_filters(weight, out, columns=columns)
-    shares = [float(grey_share(block).mean()) for block in np.split(weight, columns)]
-    return len(weight), shares
+    if weight.shape[1] == 1:
+        return len(weight), None
+    return len(weight), [float(grey_share(block).mean()) for block in np.split(weight, columns)]
 
 
 # ---- fc7 features and their nearest neighbours ---------------------------------------------------
@@ -306,7 +308,7 @@ def filters_main(args):
     except WriteError as error:                     # a full or read-only disk, a missing folder
         return failed(error, 1)
     print(f"{count} conv1 kernels written to {out}")
-    if np.shape(arrays_under(saved.arrays, MODEL)["conv1.weight"])[1] > 1:
+    if shares is not None:
         print("grey share of the kernels' energy (1: colour-agnostic; random kernels: 1/3): "
               + ", ".join(f"column {k + 1} {share:.2f}" for k, share in enumerate(shares)))
     return 0
