@@ -52,6 +52,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..backend import is_cuda
 from ..checks import output_size
 from ._dispatch import cuda_ops
+from ._parallel import one_block_per_worker, run_blocks
 
 
 def pad_channels_first(x, pad):
@@ -117,7 +118,11 @@ def im2row(x, kh, kw, stride, pad, out=None):
     # One copy into (n, oh, ow, i, j, c) order: row q, column (i*KW + j)*C + c.
     shape = (n, out_h, out_w, kh, kw, c)
     rows = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
-    rows[...] = windows.transpose(0, 1, 2, 4, 5, 3)
+
+    def copy_images(first, last):      # images are independent: a block of them per core
+        rows[first:last] = windows[first:last].transpose(0, 1, 2, 4, 5, 3)
+
+    run_blocks(copy_images, one_block_per_worker(n, rows.nbytes))
     return rows.reshape(n * out_h * out_w, kh * kw * c)
 
 
@@ -143,15 +148,22 @@ def row2im(rows, x_shape, kh, kw, stride, pad):
     out_h, out_w = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     height, width = h + 2 * pad, w + 2 * pad
     window_rows = rows.reshape(n, out_h, out_w, kh, kw * c)      # [n, oh, ow, i, (j, c)]
-    folded_rows = np.zeros((n, height, out_w, kw * c), dtype=rows.dtype)  # [n, y, ow, (j, c)]
-    for i in range(kh):
-        # Window row i of output row oh lies on padded row oh*stride + i.
-        folded_rows[:, i:i + stride * out_h:stride] += window_rows[:, :, :, i]
-    folded_rows = folded_rows.reshape(n, height, out_w, kw, c)               # [n, y, ow, j, c]
-    dx_padded = np.zeros((n, height, width, c), dtype=rows.dtype)                # channels last
-    for j in range(kw):
-        # Column j of output column ow's window lies on padded column ow*stride + j; += sums
-        # overlapping windows.
-        dx_padded[:, :, j:j + stride * out_w:stride] += folded_rows[:, :, :, j]
-    # (N, H, W, C) without the padding -> (N, C, H, W)
-    return np.ascontiguousarray(dx_padded[:, pad:pad + h, pad:pad + w].transpose(0, 3, 1, 2))
+    dx = np.empty((n, c, h, w), dtype=rows.dtype)
+
+    def fold_images(first, last):      # each image's gradient comes from its own rows only
+        m = last - first
+        folded_rows = np.zeros((m, height, out_w, kw * c), dtype=rows.dtype)  # [n, y, ow, (j, c)]
+        for i in range(kh):
+            # Window row i of output row oh lies on padded row oh*stride + i.
+            folded_rows[:, i:i + stride * out_h:stride] += window_rows[first:last, :, :, i]
+        folded_rows = folded_rows.reshape(m, height, out_w, kw, c)             # [n, y, ow, j, c]
+        dx_padded = np.zeros((m, height, width, c), dtype=rows.dtype)              # channels last
+        for j in range(kw):
+            # Column j of output column ow's window lies on padded column ow*stride + j; +=
+            # sums overlapping windows.
+            dx_padded[:, :, j:j + stride * out_w:stride] += folded_rows[:, :, :, j]
+        # (m, H, W, C) without the padding -> (m, C, H, W)
+        dx[first:last] = dx_padded[:, pad:pad + h, pad:pad + w].transpose(0, 3, 1, 2)
+
+    run_blocks(fold_images, one_block_per_worker(n, rows.nbytes))
+    return dx
