@@ -1,8 +1,12 @@
 """``--time-budget MINUTES``: size a run to the time it may take.
 
-The run trains its first DECAY_START steps with the rate its warm-up gives (the cosine decay
-waits for them, ``schedule.py``), times the last MEASURED of them, and then fixes T, the number of steps of the whole run, so
-that it ends within the budget. From then on the run is a run of T steps like any other: the
+The run trains its first steps with the rate its warm-up gives (the cosine decay waits for T,
+``schedule.py``), times them from step MEASURE_FROM on, for at least MIN_MEASURED steps and
+MEASURE_SECONDS (at most MEASURE_SHARE of the budget), and then fixes T, the number of steps
+of the whole run, so that it ends within the budget. A longer window averages more of what
+changes a step's time in the first minute (the loader's threads filling their queue, fresh
+memory pages, other programs): timed over 30 steps only (3 to 6 seconds), the estimate was
+off by 10 to 25% on a busy two-core machine. From then on the run is a run of T steps like any other: the
 schedule decays over exactly T steps, T is saved in every checkpoint, and a resumed run keeps
 it, so that it ends with the same weights as one that was never stopped. The clock is read
 once; two runs of one budget on machines of different speed differ in T, and in nothing else.
@@ -22,8 +26,10 @@ batch_size * EVAL_COST.
 """
 import math
 
-MEASURE_FROM, MEASURED = 5, 30     # time 30 steps from step 5 (the first ones warm up caches)
-DECAY_START = MEASURE_FROM + MEASURED   # the steps whose rate cannot depend on T
+MEASURE_FROM = 5          # steps before the timing starts (they warm up caches and threads)
+MIN_MEASURED = 30         # steps timed at least,
+MEASURE_SECONDS = 60.0    # and seconds timed at least,
+MEASURE_SHARE = 0.05      # unless that is more than this share of the budget
 EVAL_COST = 0.4
 
 
@@ -50,12 +56,13 @@ def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, step
 
 
 class TimeBudget:
-    """Times MEASURED steps from step MEASURE_FROM (or from the first step after a resume) and
-    then gives the run's length in steps. ``spent``: seconds of the run before this process
-    started it (a resume)."""
+    """Times the steps from step MEASURE_FROM (or from the first step after a resume) until
+    ``window`` seconds and MIN_MEASURED steps have passed, then gives the run's length in
+    steps. ``spent``: seconds of the run before this process started it (a resume)."""
 
     def __init__(self, minutes, started, clock, spent=0.0):
         self.seconds = 60.0 * minutes
+        self.window = min(MEASURE_SECONDS, MEASURE_SHARE * self.seconds)
         self.started, self.clock, self.spent = started, clock, spent
         self.mark = self.mark_step = None
         self.report = ""
@@ -66,9 +73,9 @@ class TimeBudget:
             if steps_done >= MEASURE_FROM:
                 self.mark, self.mark_step = self.clock(), steps_done
             return None
-        if steps_done - self.mark_step < MEASURED:
-            return None
         now = self.clock()
+        if steps_done - self.mark_step < MIN_MEASURED or now - self.mark < self.window:
+            return None
         step = (now - self.mark) / (steps_done - self.mark_step)
         elapsed = self.spent + now - self.started
         total = steps_within(self.seconds, elapsed, steps_done, step, steps_per_epoch,

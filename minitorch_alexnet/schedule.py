@@ -12,8 +12,10 @@ small rate; ``cosine`` then decays over the steps after the warm-up,
 lr(t) = lr0 * (1 + cos(pi * (t - W) / (T - W))) / 2 for W <= t < T.
 
 The run's length T is ``epochs * steps_per_epoch``, or ``total_steps`` when it is fixed another
-way (``--time-budget``: after measuring the first steps, ``budget.py``). Until then the rate of
-a step never depends on T: ``decay_start`` (at least W) is where the cosine decay begins.
+way (``--time-budget``: after measuring the first steps, ``budget.py``). Such a schedule starts
+with ``length_known=False``: the rate stays at lr0 after the warm-up until ``fix_length(T,
+step)``, and the cosine decays from that step (``decay_start``, at least W) to T, so that the
+rate of a step never depends on a T that was not known when the step ran.
 
 A schedule is a small object with ``lr_for_step(epoch, step_in_epoch)`` (called before each
 update), ``end_epoch(val_error)`` (after each validation) and a ``state_dict`` saved in
@@ -27,7 +29,7 @@ SCHEDULES = ("plateau", "step", "cosine", "constant")
 class Schedule:
     def __init__(self, kind, base_lr, *, epochs, steps_per_epoch, patience=2, max_decays=3,
                  step_epochs=30, factor=0.1, min_improvement=1e-4, warmup_steps=0,
-                 decay_start=None, total_steps=None):
+                 length_known=True, total_steps=None):
         if kind not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
         self.kind, self.base_lr, self.factor = kind, float(base_lr), factor
@@ -35,13 +37,19 @@ class Schedule:
         self.patience, self.max_decays, self.step_epochs = patience, max_decays, step_epochs
         self.min_improvement = min_improvement
         self.warmup_steps = int(warmup_steps)
-        self.decay_start = max(self.warmup_steps, decay_start or 0)
+        # where the cosine decay starts; None: T is not known yet, the rate waits at lr0
+        self.decay_start = self.warmup_steps if length_known else None
         self.total_steps = total_steps          # None: epochs * steps_per_epoch
         # plateau state
         self.plateau_lr = float(base_lr)
         self.best_error = None
         self.epochs_without_improvement = 0
         self.decays = 0
+
+    def fix_length(self, total_steps, at_step):
+        """T is known from step ``at_step`` on: the cosine decays from there to ``total_steps``."""
+        self.total_steps = total_steps
+        self.decay_start = max(self.warmup_steps, at_step)
 
     def length(self):
         """T, the steps of the whole run."""
@@ -58,7 +66,7 @@ class Schedule:
         if self.kind == "step":
             return self.base_lr * self.factor ** (epoch // self.step_epochs)
         if self.kind == "cosine":
-            if t < self.decay_start:                # warm-up, or T not known yet
+            if self.decay_start is None or t < self.decay_start:     # warm-up, or T not known
                 return self.base_lr
             span = max(1, self.length() - self.decay_start)
             return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * min(t - self.decay_start, span) / span))
@@ -85,7 +93,8 @@ class Schedule:
     def state_dict(self):
         return {"plateau_lr": self.plateau_lr, "best_error": self.best_error,
                 "epochs_without_improvement": self.epochs_without_improvement,
-                "decays": self.decays, "total_steps": self.total_steps}
+                "decays": self.decays, "total_steps": self.total_steps,
+                "decay_start": self.decay_start}
 
     def load_state_dict(self, state):
         self.plateau_lr = float(state["plateau_lr"])
@@ -93,3 +102,7 @@ class Schedule:
         self.epochs_without_improvement = int(state["epochs_without_improvement"])
         self.decays = int(state["decays"])
         self.total_steps = state.get("total_steps")     # absent before --time-budget existed
+        if "decay_start" in state:
+            self.decay_start = state["decay_start"]
+        elif self.total_steps is not None:      # a budget run saved when the decay began at 35
+            self.decay_start = max(self.warmup_steps, 35)

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import functional as F
 from .backend import device_context, to_device, to_numpy
-from .budget import DECAY_START, TimeBudget
+from .budget import TimeBudget
 from .checkpoint import write_text_atomically
 from .data import DataLoader, Preprocess, build_datasets, image_channels
 from .distributed import GradientSum, SingleProcess, broadcast_training_state, zero_gradients
@@ -82,7 +82,7 @@ class Trainer:
         self.schedule = Schedule(c.schedule, c.lr, epochs=c.epochs, steps_per_epoch=steps,
                                  patience=c.patience, step_epochs=c.lr_step,
                                  warmup_steps=round(c.warmup * steps),
-                                 decay_start=DECAY_START if c.time_budget else 0)
+                                 length_known=not c.time_budget)
         self.epoch, self.batches_done, self.global_step = 0, 0, 0
         self.history = []
         self.epoch_sums = self._zero_sums()
@@ -207,14 +207,14 @@ class Trainer:
         return total is not None and self._steps_done() >= total
 
     def _measure_for_budget(self):
-        """--time-budget: once the first steps are timed, fix the run's length in steps (the
-        first process's clock decides for all) and the epochs it spans (``budget.py``)."""
+        """--time-budget: once the first steps are timed, fix the run's length in steps and the
+        epochs it spans (``budget.py``); rank 0's clock says when and how long, for all."""
         steps = len(self.train_loader)
-        total = self.budget.after_step(self._steps_done(), steps, len(self.val_set),
-                                       self.config.batch_size)
+        total = self.comm.broadcast_object(self.budget.after_step(
+            self._steps_done(), steps, len(self.val_set), self.config.batch_size))
         if total is None:
             return
-        self.schedule.total_steps = self.comm.broadcast_object(total)
+        self.schedule.fix_length(total, at_step=self._steps_done())
         self.config.epochs = math.ceil(self.schedule.total_steps / steps)
         self.log("  " + self.budget.report)
         self.budget = None

@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 import helpers_train as h
 from minitorch_alexnet import train
-from minitorch_alexnet.budget import DECAY_START, MEASURE_FROM, MEASURED, steps_within
+from minitorch_alexnet.budget import MEASURE_FROM, MIN_MEASURED, TimeBudget, steps_within
 from minitorch_alexnet.schedule import Schedule
 from minitorch_alexnet.trainer import Trainer
 
@@ -53,18 +53,46 @@ def test_warmup_ramps_then_cosine_decays_over_the_rest():
                                [0.05 * (1 + math.cos(math.pi * t / 40)) for t in range(10)])
 
 
-def test_rates_before_the_decay_start_do_not_depend_on_the_length():
-    """With --time-budget the length is fixed after DECAY_START steps; the steps before it
-    must not have depended on it."""
+def test_rates_before_the_length_is_fixed_do_not_depend_on_it():
+    """With --time-budget the length is fixed after the first steps are timed; the steps
+    before it must not have depended on it, and the cosine decays from there."""
     short, long = (Schedule("cosine", 0.1, epochs=1, steps_per_epoch=1000, warmup_steps=10,
-                            decay_start=DECAY_START, total_steps=total) for total in (50, 900))
-    before = [(short.lr_for_step(0, t), long.lr_for_step(0, t)) for t in range(DECAY_START)]
+                            length_known=False) for _ in range(2))
+    unknown = [short.lr_for_step(0, t) for t in range(60)]
+    np.testing.assert_allclose(unknown, [0.1 * min(1, (t + 1) / 10) for t in range(60)])
+    short.fix_length(50, at_step=30)
+    long.fix_length(900, at_step=30)
+    before = [(short.lr_for_step(0, t), long.lr_for_step(0, t)) for t in range(30)]
     assert all(a == b for a, b in before)
+    assert short.lr_for_step(0, 40) == pytest.approx(0.05 * (1 + math.cos(math.pi * 10 / 20)))
     assert short.lr_for_step(0, 49) < long.lr_for_step(0, 49)
-    state = short.state_dict()
-    fresh = Schedule("cosine", 0.1, epochs=1, steps_per_epoch=1000)
-    fresh.load_state_dict(state)
-    assert fresh.total_steps == 50
+    fresh = Schedule("cosine", 0.1, epochs=1, steps_per_epoch=1000, warmup_steps=10,
+                     length_known=False)
+    fresh.load_state_dict(short.state_dict())
+    assert (fresh.total_steps, fresh.decay_start) == (50, 30)
+    # a checkpoint of a budget run saved before decay_start was stored: the decay began at 35
+    old_state = {k: v for k, v in short.state_dict().items() if k != "decay_start"}
+    fresh.load_state_dict(old_state)
+    assert fresh.decay_start == 35
+
+
+@pytest.mark.parametrize("minutes, step_seconds, fixed_after", [
+    (30, 0.125, 480),   # 30 minutes: 60 s of 0.125 s steps
+    (30, 5.0, 30),      # 30 minutes: at least 30 steps even when they take 150 s
+    (2, 0.125, 48),     # 2 minutes: 5% of them, 6 s
+])
+def test_the_budget_times_a_minute_or_a_share_of_it_and_30_steps(minutes, step_seconds, fixed_after):
+    now = [0.0]
+    budget = TimeBudget(minutes, started=0.0, clock=lambda: now[0])
+    answers = []
+    for steps_done in range(1, 2000):
+        now[0] += step_seconds
+        answers.append(budget.after_step(steps_done, 100, 0, 16))
+        if answers[-1] is not None:
+            break
+    assert answers.index(answers[-1]) == MEASURE_FROM + fixed_after - 1
+    assert all(a is None for a in answers[:-1])
+    assert f"over {fixed_after} steps" in budget.report
 
 
 @pytest.fixture
@@ -92,10 +120,11 @@ def test_a_budget_run_ends_at_the_step_count_its_first_steps_give(tmp_path, fake
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert train.main(budget_args(run_dir)) == 0
-    # after step MEASURE_FROM + MEASURED the clock says MEASURED steps took MEASURED * 0.5 s and
-    # the run so far (MEASURE_FROM + MEASURED) * 0.5 s; a validation of 16 images in batches of
-    # 16 is estimated at 0.4 of a step
-    done = MEASURE_FROM + MEASURED
+    # a 30-second budget times 5% of it, 1.5 s, so at least MIN_MEASURED steps bind: after step
+    # MEASURE_FROM + MIN_MEASURED the clock says they took MIN_MEASURED * 0.5 s and the run so
+    # far (MEASURE_FROM + MIN_MEASURED) * 0.5 s; a validation of 16 images in batches of 16 is
+    # estimated at 0.4 of a step
+    done = MEASURE_FROM + MIN_MEASURED
     expected = naive_steps_within(30.0, done * STEP_SECONDS, done, STEP_SECONDS, TRAIN // BATCH,
                                   0.4 * STEP_SECONDS)
     assert f"{expected} steps" in out.getvalue()
@@ -103,8 +132,9 @@ def test_a_budget_run_ends_at_the_step_count_its_first_steps_give(tmp_path, fake
     assert len(rows) == math.ceil(expected / (TRAIN // BATCH))
     assert fake_time[0] == pytest.approx(expected * STEP_SECONDS)      # exactly T steps ran
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == len(rows)
-    # the cosine decay ran from DECAY_START over the rest of the T steps: the last step's rate
-    decayed = 0.02 * 0.5 * (1 + math.cos(math.pi * (expected - 1 - DECAY_START) / (expected - DECAY_START)))
+    # the cosine decay ran from the step T was fixed at over the rest of the T steps: the last
+    # step's rate
+    decayed = 0.02 * 0.5 * (1 + math.cos(math.pi * (expected - 1 - done) / (expected - done)))
     assert rows[-1]["lr"] == pytest.approx(decayed, rel=1e-12)
 
 
