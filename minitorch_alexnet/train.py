@@ -4,7 +4,7 @@ With no arguments it trains the small preset on the built-in generated data set 
 on the CPU and prints the final validation accuracy. Examples::
 
     python -m minitorch_alexnet.train
-    python -m minitorch_alexnet.train --dataset fashion-mnist --stored-size 30   # 91.75% in 15 epochs
+    python -m minitorch_alexnet.train --dataset fashion-mnist --time-budget 30
     python -m minitorch_alexnet.train --dataset cifar10 --data-dir ~/data/cifar-10-batches-py
     python -m minitorch_alexnet.train --dataset folder --data-dir ~/data/cats-vs-dogs/train \\
         --preset paper --device cuda
@@ -56,7 +56,8 @@ class DefaultsOnceFormatter(argparse.HelpFormatter):
 def add_network_flags(group):
     """The flags that shape the network beyond its preset."""
     add = group.add_argument
-    add("--width", type=float, default=1.0, help="scale every layer's maps and units")
+    add("--width", type=float, help="scale every layer's maps and units (default: 1.0; 0.5 for "
+                                    "the small preset on real data)")
     add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
     add("--activation", choices=ACTIVATIONS, default="relu",
         help="the units after each conv, fc6 and fc7 (tanh: the paper's Figure 1 comparison)")
@@ -76,10 +77,12 @@ def add_recipe_flags(group):
     add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
     add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
     add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
-    add("--warmup", type=float, default=0.0, metavar="EPOCHS",
-        help="ramp the learning rate up linearly over the first EPOCHS epochs")
-    add("--label-smoothing", type=float, default=0.0, metavar="EPS",
-        help="train towards (1 - EPS) on the label and EPS / classes everywhere")
+    add("--warmup", type=float, metavar="EPOCHS",
+        help="ramp the learning rate up linearly over the first EPOCHS epochs (default: 0; "
+             "0.5 for the small preset on real data)")
+    add("--label-smoothing", type=float, metavar="EPS",
+        help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0; "
+             "0.1 for the small preset on real data)")
     add("--erase", type=float, default=0.0, metavar="P",
         help="random erasing: blank one random rectangle of a training image with probability P")
     add("--time-budget", type=float, metavar="MINUTES",
@@ -105,9 +108,11 @@ def build_parser():
              "or flat cat.1.jpg / dog.2.jpg files")
     add("--data-dir", help="where the data set is (fashion-mnist default: /usr/share/datasets/fashion-mnist)")
     add("--val-dir", help="a separate validation folder/set; default: the test split, or a seeded hold-out")
-    add("--epochs", type=int, help="epochs to train (default: 4 builtin, 15 other small, 90 paper)")
-    add("--batch-size", type=int, help="images per SGD step (default: 64 small, 128 paper)")
-    add("--lr", type=float, help="initial learning rate (default: 0.02 small, 0.01 paper)")
+    add("--epochs", type=int, help="epochs to train (default: 4 builtin, 20 other small, 90 paper)")
+    add("--batch-size", type=int, help="images per SGD step (default: 64 builtin, 128 other small "
+                                       "and paper)")
+    add("--lr", type=float, help="initial learning rate (default: 0.02 builtin, 0.04 other "
+                                 "small, 0.01 paper)")
     add("--momentum", type=float, default=0.9, help="SGD momentum")
     add("--weight-decay", type=float, default=5e-4, help="weight decay (the paper's rule)")
     add("--schedule", choices=SCHEDULES,
@@ -117,7 +122,9 @@ def build_parser():
     add("--patience", type=int, default=2, help="plateau: epochs without improvement before dividing lr")
     add("--lr-step", type=int, default=30, help="step: divide lr by 10 every this many epochs")
     add("--image-size", type=int, help="network input side, the crop (default: 227 paper, 32 small, 28 fashion-mnist)")
-    add("--stored-size", type=int, help="side images are stored at before cropping (default: image size * 256/227)")
+    add("--stored-size", type=int,
+        help="side images are stored at before cropping (default: image size + 2 for the small "
+             "preset on real data, else image size * 256/227)")
     add("--seed", type=int, default=0, help="seeds data order, augmentation, initialisation and dropout")
     add("--device", default="cpu", help="cpu, cuda or cuda:N")
     add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")

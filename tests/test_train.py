@@ -17,6 +17,7 @@ from minitorch_alexnet import predict as predict_cli
 from minitorch_alexnet import train
 from minitorch_alexnet.backend import cuda_available
 from minitorch_alexnet.schedule import Schedule
+from minitorch_alexnet.train_config import TrainConfig
 
 import helpers_train as h
 
@@ -168,6 +169,39 @@ def test_fashion_mnist_idx(tmp_path):
     _, meta = ckpt.load(str(run_dir / "checkpoints" / "last.npz"))
     assert meta["model"]["in_channels"] == 1 and meta["model"]["input_size"] == 28
     assert meta["classes"][9] == "Ankle boot"
+
+
+@pytest.mark.parametrize("dataset, write, crop", [
+    ("fashion-mnist", lambda root: h.write_fashion_mnist(root, n_train=40, n_test=8), 28),
+    ("cifar10", lambda root: h.write_cifar(root, n=8), 32),
+    ("folder", lambda root: h.write_class_folders(root, per_class=8), 32),
+])
+def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write, crop):
+    # the 30-minute recipe (train_config.SMALL_RECIPE) is every real data set's default: the
+    # same settings for 28x28 grey and 32x32 colour images, the crop margin 1 pixel for both
+    folder = write(str(tmp_path / "data"))
+    run_dir = tmp_path / "run"
+    status, _, err = run_main(train, ["--dataset", dataset, "--data-dir", folder, "--epochs", "1",
+                                      "--workers", "1", "--no-progress", "--run-dir", str(run_dir)])
+    assert status == 0, err
+    config = json.loads((run_dir / "config.json").read_text())
+    assert {k: config[k] for k in ("width", "batch_size", "lr", "warmup", "label_smoothing",
+                                   "image_size", "stored_size")} == {
+        "width": 0.5, "batch_size": 128, "lr": 0.04, "warmup": 0.5, "label_smoothing": 0.1,
+        "image_size": crop, "stored_size": crop + 2}
+    assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
+
+
+def test_builtin_and_paper_defaults_are_not_the_small_recipe():
+    builtin = TrainConfig().resolved()
+    assert (builtin.width, builtin.batch_size, builtin.lr, builtin.warmup, builtin.label_smoothing,
+            builtin.epochs, builtin.stored_size) == (1.0, 64, 0.02, 0.0, 0.0, 4, 36)
+    paper = TrainConfig(preset="paper", dataset="folder").resolved()
+    assert (paper.width, paper.batch_size, paper.lr, paper.warmup, paper.stored_size) == \
+        (1.0, 128, 0.01, 0.0, 256)
+    # a flag given wins over the recipe
+    given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36).resolved()
+    assert (given.width, given.lr, given.stored_size, given.batch_size) == (1.0, 0.01, 36, 128)
 
 
 def test_paper_preset_on_a_folder(tmp_path):
