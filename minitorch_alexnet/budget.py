@@ -17,9 +17,10 @@ What the budget must hold, with t the measured seconds per step, S steps per epo
 seconds of one validation pass, and e the seconds already spent (reading the data, the mean
 image and colour PCA, the steps measured, n of them)::
 
-    e + (T - n) * t + (ceil(T / S) + 1) * v  <=  budget
+    e + (T - n) * t + (ceil(T / S) + f) * v  <=  budget
 
-(one validation per epoch, the last epoch possibly short, and the final report's). v is not
+(one validation per epoch, the last epoch possibly short, and the final report's f passes:
+one, two more with the mirror images, ten more with the ten views). v is not
 measured (that would cost a pass): a validation image costs about a third of a training image
 (forward only, against forward and backward: ``EVAL_COST``), so v = t * val_images /
 batch_size * EVAL_COST.
@@ -38,17 +39,18 @@ def validation_seconds(step_seconds, val_images, batch_size):
 
 
 def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, steps_per_epoch,
-                 val_seconds):
-    """The largest T >= steps_done with e + (T - n) t + (ceil(T / S) + 1) v <= budget (see the
-    module docstring). ceil(T / S) >= T / S, so T <= (budget - e - v + n t) / (t + v / S); count
-    down from just above that bound (the ceiling adds less than v: a few steps at most)."""
-    bound = (budget_seconds - elapsed_seconds - val_seconds + steps_done * step_seconds) / (
-        step_seconds + val_seconds / steps_per_epoch)
+                 val_seconds, final_passes=1):
+    """The largest T >= steps_done with e + (T - n) t + (ceil(T / S) + f) v <= budget (see the
+    module docstring). ceil(T / S) >= T / S, so T <= (budget - e - f v + n t) / (t + v / S);
+    count down from just above that bound (the ceiling adds less than v: a few steps at most)."""
+    bound = (budget_seconds - elapsed_seconds - final_passes * val_seconds
+             + steps_done * step_seconds) / (step_seconds + val_seconds / steps_per_epoch)
     total = max(steps_done, math.floor(bound) + 1)       # + 1: the bound's own rounding
 
     def needed(steps):
         epochs = math.ceil(steps / steps_per_epoch)
-        return elapsed_seconds + (steps - steps_done) * step_seconds + (epochs + 1) * val_seconds
+        return (elapsed_seconds + (steps - steps_done) * step_seconds
+                + (epochs + final_passes) * val_seconds)
 
     while total > steps_done and needed(total) > budget_seconds:
         total -= 1
@@ -58,14 +60,23 @@ def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, step
 class TimeBudget:
     """Times the steps from step MEASURE_FROM (or from the first step after a resume) until
     ``window`` seconds and MIN_MEASURED steps have passed, then gives the run's length in
-    steps. ``spent``: seconds of the run before this process started it (a resume)."""
+    steps. ``spent``: seconds of the run before this process started it (a resume);
+    ``final_passes``: validation passes of the final report."""
 
-    def __init__(self, minutes, started, clock, spent=0.0):
+    def __init__(self, minutes, started, clock, spent=0.0, final_passes=1):
         self.seconds = 60.0 * minutes
+        self.final_passes = final_passes
         self.window = min(MEASURE_SECONDS, MEASURE_SHARE * self.seconds)
         self.started, self.clock, self.spent = started, clock, spent
         self.mark = self.mark_step = None
         self.report = ""
+
+    @classmethod
+    def for_config(cls, config, started, clock, spent=0.0):
+        """The budget of a run's ``TrainConfig``: its minutes, and the passes of its final
+        report (the centre crops, then 2 views with --flip-test, 10 with --ten-crop)."""
+        return cls(config.time_budget, started, clock, spent,
+                   final_passes=1 + 2 * bool(config.flip_test) + 10 * bool(config.ten_crop))
 
     def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):
         """Call after every step until it returns T (an int); None while still measuring."""
@@ -79,7 +90,7 @@ class TimeBudget:
         step = (now - self.mark) / (steps_done - self.mark_step)
         elapsed = self.spent + now - self.started
         total = steps_within(self.seconds, elapsed, steps_done, step, steps_per_epoch,
-                             validation_seconds(step, val_images, batch_size))
+                             validation_seconds(step, val_images, batch_size), self.final_passes)
         self.report = (f"time budget {self.seconds / 60:g} min: {1000 * step:.0f} ms per step "
                        f"over {steps_done - self.mark_step} steps, {elapsed:.0f} s spent: "
                        f"{total} steps ({total / steps_per_epoch:.2f} epochs) in all")

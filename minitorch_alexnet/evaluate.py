@@ -34,6 +34,8 @@ def build_parser():
     parser.add_argument("--val-dir", help="default: the training run's")
     parser.add_argument("--limit-val", type=int, help="evaluate only the first N images")
     parser.add_argument("--ten-crop", action="store_true", help="average the softmax over 10 views")
+    parser.add_argument("--flip-test", action="store_true",
+                        help="average the softmax of each centre crop and its mirror image")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
@@ -91,11 +93,13 @@ def main(argv=None):
         dataset, val_set = validation_set(saved, args, preprocess.stored_size)
         loader = evaluation_loader(val_set, preprocess, args.batch_size, ten_crop=args.ten_crop,
                                    workers=args.workers)
-        result = evaluate(model, loader, args.device, ten_crop=args.ten_crop, confusion=True)
+        result = evaluate(model, loader, args.device, ten_crop=args.ten_crop, confusion=True,
+                          mirror=args.flip_test)
     except (DataError, CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    views = "10 views" if args.ten_crop else "centre crop"
+    views = ("10 views" if args.ten_crop else
+             "centre crop and its mirror image" if args.flip_test else "centre crop")
     print(f"{saved.path}: {result['count']} images of {dataset} ({views})")
     print(f"top-1 error {100 * result['top1_error']:.2f}%  (accuracy {100 * (1 - result['top1_error']):.2f}%)")
     print(f"top-5 error {100 * result['top5_error']:.2f}%  (accuracy {100 * (1 - result['top5_error']):.2f}%)")

@@ -1,12 +1,15 @@
 """Evaluation: top-1 and top-5 error, the ten-view average, the confusion matrix.
 
 The trainer validates with ``evaluate`` after every epoch (centre crops) and once more at the
-end (also over the ten views with ``--ten-crop``); ``python -m minitorch_alexnet.evaluate``
-runs the same function on a saved run and draws its confusion matrix.
+end (also over the ten views with ``--ten-crop``, over two with ``--flip-test``);
+``python -m minitorch_alexnet.evaluate`` runs the same function on a saved run and draws its
+confusion matrix.
 
 Ten views (section 4.1 of the paper): the four corner crops, the centre crop and the mirror
 image of each. The network's softmax outputs over the ten are averaged, and the average is
-scored like the output of one crop.
+scored like the output of one crop. Two views (``mirror``): the centre crop and its mirror
+image, the same average at a fifth of the cost; on images stored only a pixel or two larger
+than the crop, the corners add little that the centre does not see.
 """
 import numpy as np
 
@@ -41,20 +44,22 @@ def evaluation_loader(dataset, preprocess, images_per_batch, *, ten_crop=False, 
                       part=part)
 
 
-def evaluate(model, loader, device, ten_crop=False, confusion=False, comm=None):
+def evaluate(model, loader, device, ten_crop=False, confusion=False, comm=None, mirror=False):
     """Score ``model`` over every batch of ``loader`` (from ``evaluation_loader``) on ``device``.
 
     Returns a dict: ``loss`` (mean softmax cross-entropy), ``top1_error`` and ``top5_error``
     (fractions), ``count`` (images), and with ``confusion`` also ``confusion``, a
     (classes, classes) count matrix, rows the true class and columns the predicted one.
-    With ``ten_crop`` the loader gives ten views per image and their softmax is averaged.
+    With ``ten_crop`` the loader gives ten views per image and their softmax is averaged; with
+    ``mirror`` (centre crops) each crop's softmax is averaged with its mirror image's.
     ``comm``: the loader holds this process's part of the set; the sums are summed over the
     processes (not with ``confusion``)."""
     total_loss, top1, top5, count = 0.0, 0, 0, 0
     matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
     with device_context(device):
         for x, labels in loader.epoch(0):
-            wrong1, wrong5, loss, scores = evaluate_batch(model, x, labels, device, ten_crop)
+            wrong1, wrong5, loss, scores = evaluate_batch(model, x, labels, device, ten_crop,
+                                                          mirror)
             total_loss += loss * len(labels)
             top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
             if confusion:
@@ -71,12 +76,15 @@ def evaluate(model, loader, device, ten_crop=False, confusion=False, comm=None):
     return result
 
 
-def evaluate_batch(model, x, labels, device, ten_crop):
+def evaluate_batch(model, x, labels, device, ten_crop, mirror=False):
     """One batch: (top-1 misses, top-5 misses, mean loss, scores) with the scores a
     (batch, classes) NumPy array whose largest entry per row is the prediction (the logits,
-    or with ``ten_crop`` the log of the ten views' mean softmax)."""
+    or with several views the log of their mean softmax)."""
     x = x.astype(model.dtype, copy=False)          # the loader's float32, or the model's float64
-    if ten_crop:                                   # x (B, 10, C, H, W): average the views
+    if mirror and not ten_crop:                    # (the ten views hold the mirror images already)
+        # x (B, C, H, W) -> (B, 2, C, H, W): each crop, then the crop with its columns reversed
+        x = np.stack([x, x[..., ::-1]], axis=1)
+    if x.ndim == 5:                                # x (B, views, C, H, W): average the views
         b, views = x.shape[:2]
         logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
         probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)

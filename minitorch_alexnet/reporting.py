@@ -34,7 +34,8 @@ def log_epoch(trainer, row, bad_images):
 
 
 def final_report(trainer):
-    """Validation with the final weights (and the 10-view average with --ten-crop)."""
+    """Validation with the final weights (and the 10-view average with --ten-crop, the
+    centre crop's with its mirror image with --flip-test)."""
     result = evaluate(trainer.model, trainer.val_loader, trainer.device, comm=trainer.comm)
     lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
              f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
@@ -46,6 +47,13 @@ def final_report(trainer):
         lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
                      f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
         result["ten_crop"] = r10
+    if c.flip_test:
+        both = evaluate(trainer.model, trainer.val_loader, trainer.device, comm=trainer.comm,
+                        mirror=True)
+        lines.append(f"final validation accuracy with the mirror images: "
+                     f"{100 * (1 - both['top1_error']):.2f}% top-1, "
+                     f"{100 * (1 - both['top5_error']):.2f}% top-5 (2 views)")
+        result["flip_test"] = both
     for line in lines:
         trainer.log(line)
     return result

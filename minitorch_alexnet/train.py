@@ -129,6 +129,9 @@ def build_parser():
     add("--device", default="cpu", help="cpu, cuda or cuda:N")
     add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")
     add("--ten-crop", action="store_true", help="also report the 10-view (corners, centre, flips) accuracy at the end")
+    add("--flip-test", action=argparse.BooleanOptionalAction,
+        help="also report the accuracy of each centre crop averaged with its mirror image at the "
+             "end (default: on for the small preset on real data)")
     add("--limit-train", type=int, help="use only the first N training images (quick runs)")
     add("--limit-val", type=int, help="use only the first N validation images")
     add("--val-fraction", type=float, default=0.1, help="hold-out fraction for folder data without --val-dir")

@@ -91,7 +91,7 @@ class Trainer:
         self.budget = None                       # --time-budget: until the run's length is fixed
         if c.time_budget and self.schedule.total_steps is None:
             spent = sum(row["seconds"] for row in self.history) + self.epoch_sums["seconds"]
-            self.budget = TimeBudget(c.time_budget, self.started, self.clock, spent)
+            self.budget = TimeBudget.for_config(c, self.started, self.clock, spent)
         self.gradient_sum = GradientSum(self.comm)
         broadcast_training_state(self.comm, self.model, self.optimizer)
 
@@ -396,5 +396,5 @@ class Trainer:
         self._write_run_files()
 
     def final_report(self):
-        """Validation with the final weights (and the 10-view average with --ten-crop)."""
+        """Validation with the final weights (and the other views: ``reporting.py``)."""
         return final_report(self)

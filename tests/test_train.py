@@ -34,10 +34,10 @@ def run_main(module, argv):
 
 @pytest.fixture(scope="module")
 def builtin_run(tmp_path_factory):
-    """Two epochs on the built-in data, with the 10-view report at the end."""
+    """Two epochs on the built-in data, with the 10-view and 2-view reports at the end."""
     run_dir = tmp_path_factory.mktemp("builtin") / "run"
     status, out, err = run_main(train, h.tiny_args(run_dir, train=64, val=32, epochs=2,
-                                                   extra=["--ten-crop"]))
+                                                   extra=["--ten-crop", "--flip-test"]))
     return run_dir, status, out, err
 
 
@@ -86,6 +86,18 @@ def test_ten_crop_report(builtin_run):
     assert status == 0
     line = [l for l in out.splitlines() if l.startswith("final validation accuracy with 10 views:")]
     assert len(line) == 1 and "top-1" in line[0] and "top-5" in line[0]
+
+
+def test_flip_test_report_agrees_with_evaluate(builtin_run):
+    run_dir, status, out, _ = builtin_run
+    line = [l for l in out.splitlines()
+            if l.startswith("final validation accuracy with the mirror images:")]
+    assert status == 0 and len(line) == 1 and line[0].endswith("(2 views)")
+    accuracy = line[0].split(": ")[1].split("%")[0]
+    status, out, err = run_main(evaluate_cli, [str(run_dir), "--workers", "1", "--limit-val", "32",
+                                               "--flip-test"])
+    assert status == 0, err
+    assert "(centre crop and its mirror image)" in out and f"(accuracy {accuracy}%)" in out
 
 
 def test_evaluate_a_run_directory(builtin_run):
