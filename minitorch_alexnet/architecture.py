@@ -60,39 +60,42 @@ def scaled(n, width):
     return 2 * max(1, round(n * width / 2))
 
 
-def paper_layers(num_classes, width=1.0):
-    """The paper's table (section 3.5, figure 2)."""
+def paper_layers(num_classes, width=1.0, fc_width=None):
+    """The paper's table (section 3.5, figure 2). ``fc_width`` scales fc6 and fc7 apart from
+    the convolutions (None: ``width``)."""
     w = lambda n: scaled(n, width)
+    fc = lambda n: scaled(n, width if fc_width is None else fc_width)
     return [
         Conv("conv1", w(96), 11, 4, 0, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(256), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
         Conv("conv3", w(384), 3, 1, 1, sees="both", bias=0.0),
         Conv("conv4", w(384), 3, 1, 1, sees="own", bias=1.0),
         Conv("conv5", w(256), 3, 1, 1, sees="own", bias=1.0, pool=True),
-        FC("fc6", w(4096), bias=1.0, dropout=True),
-        FC("fc7", w(4096), bias=1.0, dropout=True),
+        FC("fc6", fc(4096), bias=1.0, dropout=True),
+        FC("fc7", fc(4096), bias=1.0, dropout=True),
         FC("fc8", num_classes, bias=0.0, last=True),
     ]
 
 
-def small_layers(num_classes, width=1.0):
+def small_layers(num_classes, width=1.0, fc_width=None):
     """The same architecture for 32x32 / 28x28 images: conv1 is 5x5 stride 1 (an 11x11
     stride-4 kernel would leave too few pixels), maps and units are scaled down."""
     w = lambda n: scaled(n, width)
+    fc = lambda n: scaled(n, width if fc_width is None else fc_width)
     return [
         Conv("conv1", w(64), 5, 1, 2, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(128), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
         Conv("conv3", w(192), 3, 1, 1, sees="both", bias=0.0),
         Conv("conv4", w(192), 3, 1, 1, sees="own", bias=1.0),
         Conv("conv5", w(128), 3, 1, 1, sees="own", bias=1.0, pool=True),
-        FC("fc6", w(512), bias=1.0, dropout=True),
-        FC("fc7", w(512), bias=1.0, dropout=True),
+        FC("fc6", fc(512), bias=1.0, dropout=True),
+        FC("fc7", fc(512), bias=1.0, dropout=True),
         FC("fc8", num_classes, bias=0.0, last=True),
     ]
 
 
 class Preset(NamedTuple):
-    layers: object      # (num_classes, width) -> the table
+    layers: object      # (num_classes, width, fc_width) -> the table
     input_size: int
     in_channels: int
     num_classes: int    # the benchmarks' class count

@@ -76,19 +76,21 @@ class AlexNet:
     """
 
     def __init__(self, num_classes=1000, preset="paper", seed=0, devices=None, dtype=np.float32,
-                 width=1.0, in_channels=None, input_size=None, init="paper", variant=None):
+                 width=1.0, in_channels=None, input_size=None, init="paper", variant=None,
+                 fc_width=None):
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
         if init not in ("paper", "he"):
             raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
         table = PRESETS[preset]
         self.preset, self.num_classes, self.width = preset, num_classes, width
+        self.fc_width = width if fc_width is None else fc_width     # fc6 and fc7's scale
         self.init, self.seed = init, seed
         self.in_channels = in_channels or table.in_channels
         self.input_size = input_size or table.input_size
         self.dtype = np.dtype(dtype)
         self.variant = variant or Variant()
-        self.layers = self.variant.apply(table.layers(num_classes, width))
+        self.layers = self.variant.apply(table.layers(num_classes, width, self.fc_width))
         self.plan = layer_plan(self.layers, 1, self.in_channels, self.input_size)
         self.feature_shape = next(step.out_shape[1:] for step in reversed(self.plan)
                                   if isinstance(step.layer, Conv))      # (C, H, W) entering fc6

@@ -17,10 +17,10 @@ The JSON document (``meta``)::
 
     format                       FORMAT below; a file with another one is refused by name
     config                       every setting of the run (``TrainConfig``)
-    model                        what rebuilds the network: preset, num_classes, width,
+    model                        what rebuilds the network: preset, num_classes, width, fc_width,
                                  in_channels, input_size, init
     classes                      the class names, in label order
-    preprocess                   crop_size, stored_size, pca_std, flip, scale
+    preprocess                   crop_size, stored_size, pca_std, flip, scale, erase, std
     epoch, batches_done,         where the run stands: epochs finished, batches of the current
     global_step                  epoch done, SGD steps in all
     optimizer_lr                 the optimizer's learning rate at the last step
@@ -130,11 +130,12 @@ def run_state_arrays_and_meta(*, config, model, optimizer, schedule, preprocess,
         "format": FORMAT,
         "config": asdict(config),
         "model": {"preset": model.preset, "num_classes": model.num_classes, "width": model.width,
+                  "fc_width": model.fc_width,
                   "in_channels": model.in_channels, "input_size": model.input_size,
                   "init": model.init, "variant": asdict(model.variant)},
         "classes": list(classes),
         "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale",
-                                             "erase")},
+                                             "erase", "std")},
         "epoch": position.epoch, "batches_done": position.batches_done,
         "global_step": position.global_step,
         "optimizer_lr": float(optimizer.lr),
@@ -174,7 +175,8 @@ def load_model(saved, device="cpu"):
     spec = saved.meta["model"]
     model = AlexNet(spec["num_classes"], spec["preset"], devices=[device], width=spec["width"],
                     in_channels=spec["in_channels"], input_size=spec["input_size"],
-                    init=spec.get("init", "paper"), variant=Variant(**spec.get("variant", {})))
+                    init=spec.get("init", "paper"), variant=Variant(**spec.get("variant", {})),
+                    fc_width=spec.get("fc_width"))
     model.load_state_dict(arrays_under(saved.arrays, MODEL))
     return model
 
@@ -189,7 +191,7 @@ def preprocess_from_checkpoint(saved):
         pca = (saved.arrays[PREPROCESS + "pca_eigvals"], saved.arrays[PREPROCESS + "pca_eigvecs"])
     return Preprocess(prep["crop_size"], prep["stored_size"], mean=saved.arrays.get(PREPROCESS + "mean"),
                       pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"],
-                      erase=prep.get("erase", 0.0))
+                      erase=prep.get("erase", 0.0), std=prep.get("std"))
 
 
 def restore_training(saved, model, optimizer, schedule):

@@ -65,10 +65,12 @@ def main(argv=None):
     parser.add_argument("--preset", choices=["paper", "small"], default="paper")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--width", type=float, default=1.0, help="scale every layer's maps and units")
+    parser.add_argument("--fc-width", type=float, default=None,
+                        help="scale fc6 and fc7's units apart (default: --width)")
     parser.add_argument("--in-channels", type=int, default=None)
     parser.add_argument("--input-size", type=int, default=None)
     args = parser.parse_args(argv)
-    model = AlexNet(args.num_classes, args.preset, width=args.width,
+    model = AlexNet(args.num_classes, args.preset, width=args.width, fc_width=args.fc_width,
                     in_channels=args.in_channels, input_size=args.input_size)
     print(format_table(model))
     return 0

@@ -58,6 +58,8 @@ def add_network_flags(group):
     add = group.add_argument
     add("--width", type=float, help="scale every layer's maps and units (default: 1.0; 0.5 for "
                                     "the small preset on real data)")
+    add("--fc-width", type=float, help="scale fc6 and fc7's units apart from the convolutions "
+                                       "(default: --width; 2.0 for the small preset on real data)")
     add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
     add("--activation", choices=ACTIVATIONS, default="relu",
         help="the units after each conv, fc6 and fc7 (tanh: the paper's Figure 1 comparison)")
@@ -75,6 +77,9 @@ def add_recipe_flags(group):
     """The flags of the recipe beyond the optimiser: inputs, targets, warm-up, time budget."""
     add = group.add_argument
     add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
+    add("--std", action=argparse.BooleanOptionalAction,
+        help="divide the inputs by the training pixels' standard deviation instead of 255, so "
+             "that they have unit variance (default: on for the small preset on real data)")
     add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
     add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
     add("--warmup", type=float, metavar="EPOCHS",

@@ -119,7 +119,7 @@ class Trainer:
             mean = None if c.mean == "none" else c.mean
             self.preprocess = Preprocess.from_dataset(
                 self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
-                erase=c.erase, seed=c.seed, num_workers=c.workers)
+                erase=c.erase, seed=c.seed, num_workers=c.workers, std=c.std)
         self._make_loaders()
 
     def _make_loaders(self):
@@ -141,7 +141,7 @@ class Trainer:
         self.device = devices[0]
         self.model = AlexNet(len(self.classes), c.preset, seed=c.seed, devices=devices,
                              width=c.width, in_channels=self.in_channels, input_size=c.image_size,
-                             init=c.init, dtype=c.dtype, variant=c.variant())
+                             init=c.init, dtype=c.dtype, variant=c.variant(), fc_width=c.fc_width)
 
     @staticmethod
     def _zero_sums():

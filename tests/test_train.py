@@ -197,10 +197,10 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
                                       "--workers", "1", "--no-progress", "--run-dir", str(run_dir)])
     assert status == 0, err
     config = json.loads((run_dir / "config.json").read_text())
-    assert {k: config[k] for k in ("width", "batch_size", "lr", "warmup", "label_smoothing",
-                                   "image_size", "stored_size")} == {
-        "width": 0.5, "batch_size": 128, "lr": 0.04, "warmup": 0.5, "label_smoothing": 0.1,
-        "image_size": crop, "stored_size": crop + 2}
+    assert {k: config[k] for k in ("width", "fc_width", "std", "batch_size", "lr", "warmup",
+                                   "label_smoothing", "flip_test", "image_size", "stored_size")} == {
+        "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 128, "lr": 0.08, "warmup": 0.5,
+        "label_smoothing": 0.1, "flip_test": True, "image_size": crop, "stored_size": crop + 2}
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
 
 
@@ -212,8 +212,9 @@ def test_builtin_and_paper_defaults_are_not_the_small_recipe():
     assert (paper.width, paper.batch_size, paper.lr, paper.warmup, paper.stored_size) == \
         (1.0, 128, 0.01, 0.0, 256)
     # a flag given wins over the recipe
-    given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36).resolved()
-    assert (given.width, given.lr, given.stored_size, given.batch_size) == (1.0, 0.01, 36, 128)
+    given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36, std=False).resolved()
+    assert (given.width, given.lr, given.stored_size, given.batch_size, given.std) == \
+        (1.0, 0.01, 36, 128, False)
 
 
 def test_paper_preset_on_a_folder(tmp_path):

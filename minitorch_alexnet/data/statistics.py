@@ -109,9 +109,10 @@ def dataset_statistics(dataset, size, *, max_images=None, pca_images=2000, seed=
     also a seeded sample. Unreadable images are skipped.
 
     Returns:
-        dict with ``mean_image`` (size, size, C) float32 on the 0..255 scale, ``eigvals``,
-        ``eigvecs`` (see ``fit_pca_colour``; None when ``pca_images=0``), ``count`` (images
-        averaged), ``bad`` (list of (path, reason)).
+        dict with ``mean_image`` (size, size, C) float32 on the 0..255 scale, ``pixel_std``
+        (the standard deviation of every pixel value of those images, all channels together,
+        0..255 scale), ``eigvals``, ``eigvecs`` (see ``fit_pca_colour``; None when
+        ``pca_images=0``), ``count`` (images averaged), ``bad`` (list of (path, reason)).
     """
     n = len(dataset)
     if n == 0:
@@ -142,16 +143,20 @@ def dataset_statistics(dataset, size, *, max_images=None, pca_images=2000, seed=
     if sums.count == 0:
         raise ValueError("every image of the data set failed to decode")
     eigvals, eigvecs = sums.cov.eigen() if sums.cov.n > 0 else (None, None)   # pca_images=0: no PCA
-    return {"mean_image": (sums.total / sums.count).astype(np.float32), "eigvals": eigvals,
-            "eigvecs": eigvecs, "count": sums.count, "bad": bad}
+    values = sums.count * sums.total[..., :1].size * sums.total.shape[-1]   # pixels x channels
+    mean = sums.total.sum() / values
+    pixel_std = float(np.sqrt(max(0.0, sums.squares / values - mean * mean)))  # E[x^2] - E[x]^2
+    return {"mean_image": (sums.total / sums.count).astype(np.float32), "pixel_std": pixel_std,
+            "eigvals": eigvals, "eigvecs": eigvecs, "count": sums.count, "bad": bad}
 
 
 class _Sums:
     """The running sums of ``dataset_statistics``: the pixel-wise total of the images (float64),
-    their count, and the colour covariance of those chosen for the PCA."""
+    the sum of every value squared, their count, and the colour covariance of those chosen for
+    the PCA."""
 
     def __init__(self):
-        self.total, self.cov, self.count = None, None, 0
+        self.total, self.cov, self.count, self.squares = None, None, 0, 0.0
 
     def add(self, stored, in_pca):
         """stored: uint8 (K, S, S, C) images at the stored size; in_pca: K booleans."""
@@ -160,6 +165,8 @@ class _Sums:
             self.total = np.zeros(block.shape[1:])
             self.cov = _ColourCovariance(block.shape[-1])
         self.total += block.sum(axis=0)
+        flat = block.reshape(-1)
+        self.squares += float(flat @ flat)                              # sum of x^2
         self.count += len(stored)
         chosen = [k for k, yes in enumerate(in_pca) if yes]
         if chosen:
