@@ -17,7 +17,7 @@ from .data import default_stored_size
 # setting measured there); nothing in it depends on the images being grey or 28x28:
 #   width 0.5            half the maps of every convolution: twice the epochs in the time
 #   fc width 2           fc6 and fc7 with 1024 units instead of 256: dropout leaves each
-#                        step 512 of them; 2% more arithmetic per image
+#                        step 512 of them; 12% more multiply-accumulates per image
 #   std                  inputs divided by the pixels' standard deviation, not 255
 #   batch 128, lr 0.08   four times the small preset's 0.02 at batch 64
 #   warm-up 0.5 epochs   the rate ramps up from 0 before the cosine decay (schedule.py)

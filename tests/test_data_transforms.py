@@ -1,4 +1,6 @@
 """Crops, flips, ten-crop, colour PCA, mean image and the Preprocess chain."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -6,7 +8,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from minitorch_alexnet.data import (ArrayDataset, FolderDataset, Preprocess, center_crop,
-                                    compute_mean_image, default_stored_size, fit_pca_colour,
+                                    compute_mean_image, dataset_statistics,
+                                    default_stored_size, fit_pca_colour,
                                     hflip, pca_colour_shift, random_crop, resize_images,
                                     resize_shorter_side, ten_crop, to_stored_size)
 from minitorch_alexnet.data.transforms import _upsample_bilinear
@@ -140,6 +143,39 @@ def test_mean_image_in_memory_and_from_files(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"broken")
     files = FolderDataset(paths + [str(tmp_path / "bad.png")], [0] * 11, ["a"], image_size=6)
     np.testing.assert_allclose(compute_mean_image(files, 6), images.mean(axis=0), rtol=1e-6)
+
+
+def test_std_divides_by_the_training_pixels_standard_deviation(tmp_path):
+    images = np.random.default_rng(3).integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    dataset = ArrayDataset(images, np.arange(12) % 2, ["a", "b"])
+    # naive: every value of every image, all channels together, one at a time
+    values = [float(v) for v in images.reshape(-1)]
+    mean = sum(values) / len(values)
+    naive_std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    assert dataset_statistics(dataset, 8, pca_images=0)["pixel_std"] == pytest.approx(naive_std, rel=1e-9)
+    paths = []
+    for k, image in enumerate(images):                 # the file path gives the same number
+        paths.append(str(tmp_path / f"{k}.png"))
+        Image.fromarray(image).save(paths[-1])
+    files = FolderDataset(paths, [0] * 12, ["a"], image_size=8)
+    assert dataset_statistics(files, 8, pca_images=0)["pixel_std"] == pytest.approx(naive_std, rel=1e-9)
+
+    prep = Preprocess.from_dataset(dataset, 6, stored_size=8, mean="image", pca=False, std=True)
+    assert prep.std == pytest.approx(naive_std, rel=1e-9)
+    expected = (images[0].astype(np.float32) - prep.mean)[1:7, 1:7] / naive_std
+    np.testing.assert_allclose(prep.eval(images[0]), expected.transpose(2, 0, 1), rtol=1e-5, atol=1e-6)
+    # every path divides by the same number: the batches equal the one-image references
+    np.testing.assert_array_equal(prep.eval_batch(images)[0], prep.eval(images[0]))
+    np.testing.assert_array_equal(prep.eval_ten_crop(images[0])[4], prep.eval(images[0]))
+    draws = prep.draw(3, np.random.default_rng(1))
+    batch = prep.train_batch(images[:3], draws)
+    for j in range(3):
+        np.testing.assert_array_equal(batch[j], prep.augment(
+            images[j], int(draws.tops[j]), int(draws.lefts[j]), bool(draws.mirrors[j])))
+    copy = Preprocess(**prep.state_dict())
+    assert copy.std == prep.std and np.array_equal(copy.eval(images[1]), prep.eval(images[1]))
+    with pytest.raises(ValueError, match="std must be positive, got 0"):
+        Preprocess(6, 8, std=0.0)
 
 
 def test_default_stored_size():

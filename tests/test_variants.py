@@ -154,3 +154,25 @@ def test_one_column_with_two_devices_is_refused(tmp_path, capsys):
     status = train_main(h.tiny_args(tmp_path / "run", extra=["--one-column", "--columns", "cpu:0,cpu:1"]))
     assert status == 2
     assert "one-column" in capsys.readouterr().err
+
+
+def test_fc_width_scales_fc6_and_fc7_alone_and_survives_a_checkpoint(tmp_path):
+    # width 0.125 with fc width 0.5: the convolutions of width 0.125, fc6 and fc7 of 256 units
+    model = AlexNet(10, "small", width=0.125, fc_width=0.5, in_channels=1, input_size=SIDE,
+                    dtype=np.float64, init="he")
+    narrow = tiny(Variant())
+    state, narrow_state = model.state_dict(), narrow.state_dict()
+    for name in narrow_state:
+        if name.startswith("conv"):
+            assert state[name].shape == narrow_state[name].shape, name
+    assert state["fc6.weight"].shape == (256, narrow_state["fc6.weight"].shape[1])
+    assert state["fc7.weight"].shape == (256, 256) and state["fc8.weight"].shape == (10, 256)
+    x = np.random.default_rng(2).standard_normal((2, 1, SIDE, SIDE))
+    np.testing.assert_allclose(model.forward(x, train=False), naive_forward(state, x, Variant()),
+                               rtol=1e-10, atol=1e-12)
+    run_dir = tmp_path / "run"
+    assert train_main(h.tiny_args(run_dir, extra=["--fc-width", "0.25", "--checkpoint-minutes",
+                                                  "0"])) == 0
+    reloaded = load_model(load_run_state(str(run_dir)))
+    assert (reloaded.width, reloaded.fc_width) == (0.125, 0.25)
+    assert reloaded.state_dict()["fc7.weight"].shape == (128, 128)
