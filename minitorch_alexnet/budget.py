@@ -6,9 +6,9 @@ MEASURE_SECONDS (at most MEASURE_SHARE of the budget), and then fixes T, the num
 of the whole run, so that it ends within the budget. A longer window averages more of what
 changes a step's time in the first minute (the loader's threads filling their queue, fresh
 memory pages, other programs): timed over 30 steps only (3 to 6 seconds), the estimate was
-off by 10 to 25% on a busy two-core machine. From then on the run is a run of T steps like any other: the
-schedule decays over exactly T steps, T is saved in every checkpoint, and a resumed run keeps
-it, so that it ends with the same weights as one that was never stopped. The clock is read
+off by 10 to 25% on a busy two-core machine. From then on the run is a run of T steps like
+any other: the schedule decays over exactly T steps, T is saved in every checkpoint, and a
+resumed run keeps it, so that it ends with the same weights as one that was never stopped. The clock is read
 once; two runs of one budget on machines of different speed differ in T, and in nothing else.
 (A run stopped before T is fixed measures again after its resume; T depends on the clock, so
 such a run cannot be bit-exact anyway.)
