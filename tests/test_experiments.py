@@ -79,7 +79,7 @@ def test_a_rerun_reuses_finished_runs_and_refuses_other_settings(tmp_path, capsy
     again = json.loads((tmp_path / "pca-colour" / "pca-colour.json").read_text())["runs"]
     assert again == first                        # read back, not trained again (same seconds)
     status, _, err = run(capsys, *args, "--width", "0.25")
-    assert status == 2 and "holds a run with other settings: width 0.125 (now 0.25)" in err
+    assert status == 2 and "holds a run with other settings: fc_width 0.125 (now 0.25), width 0.125 (now 0.25)" in err
 
 
 def test_unknown_data_directory_is_named(tmp_path, capsys):

@@ -204,13 +204,14 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
 
 
-def test_builtin_and_paper_defaults_are_not_the_small_recipe():
+def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
     builtin = TrainConfig().resolved()
-    assert (builtin.width, builtin.batch_size, builtin.lr, builtin.warmup, builtin.label_smoothing,
-            builtin.epochs, builtin.stored_size) == (1.0, 64, 0.02, 0.0, 0.0, 4, 36)
+    assert (builtin.width, builtin.fc_width, builtin.std, builtin.warmup, builtin.label_smoothing,
+            builtin.flip_test) == (0.5, 2.0, True, 0.5, 0.1, True)
+    assert (builtin.batch_size, builtin.lr, builtin.epochs, builtin.stored_size) == (64, 0.02, 10, 36)
     paper = TrainConfig(preset="paper", dataset="folder").resolved()
-    assert (paper.width, paper.batch_size, paper.lr, paper.warmup, paper.stored_size) == \
-        (1.0, 128, 0.01, 0.0, 256)
+    assert (paper.width, paper.fc_width, paper.batch_size, paper.lr, paper.warmup, paper.std,
+            paper.flip_test, paper.stored_size) == (1.0, None, 128, 0.01, 0.0, False, False, 256)
     # a flag given wins over the recipe
     given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36, std=False).resolved()
     assert (given.width, given.lr, given.stored_size, given.batch_size, given.std) == \
@@ -381,8 +382,11 @@ def test_columns_need_two_devices(tmp_path):
 
 def test_two_cpu_columns_equal_one_device(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert run_main(train, h.tiny_args(one, epochs=2))[0] == 0
-    status, out, err = run_main(train, h.tiny_args(two, epochs=2, extra=["--columns", "cpu:0,cpu:1"]))
+    # float64: in float32 two training runs whose sums are ordered differently drift apart by
+    # more than rounding within a few steps of a tiny network
+    assert run_main(train, h.tiny_args(one, epochs=2, extra=["--dtype", "float64"]))[0] == 0
+    status, out, err = run_main(train, h.tiny_args(two, epochs=2, extra=["--columns", "cpu:0,cpu:1",
+                                                                      "--dtype", "float64"]))
     assert status == 0, err
     assert "columns on cpu:0 and cpu:1" in out
     rows_one, rows_two = h.deterministic_metrics(one), h.deterministic_metrics(two)
@@ -390,8 +394,8 @@ def test_two_cpu_columns_equal_one_device(tmp_path):
     for a, b in zip(rows_one, rows_two):
         assert a.keys() == b.keys()
         for key in a:
-            assert a[key] == pytest.approx(b[key], rel=1e-5), key
+            assert a[key] == pytest.approx(b[key], rel=1e-9), key
     weights_one, weights_two = h.final_weights(one), h.final_weights(two)
     for name in weights_one:
         assert weights_one[name].shape == weights_two[name].shape
-        np.testing.assert_allclose(weights_two[name], weights_one[name], rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(weights_two[name], weights_one[name], rtol=1e-8, atol=1e-10, err_msg=name)

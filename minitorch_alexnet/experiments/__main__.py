@@ -55,6 +55,7 @@ def settings_for(experiment, args):
     if args.quick:
         settings.update(QUICK)
     settings.update({name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None})
+    settings["fc_width"] = settings["width"]       # the network the experiments measured
     if experiment.colour and settings["dataset"] == "fashion-mnist":
         raise ValueError(f"{experiment.name} needs colour images; fashion-mnist is grey "
                          f"(try --dataset builtin, cifar10 or folder)")
