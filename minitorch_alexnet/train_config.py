@@ -115,8 +115,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values):
         """A TrainConfig from a dict of settings (a checkpoint's ``config``); unknown names are
-        left out, missing ones take their defaults."""
+        left out, missing ones take their defaults, except the settings added after the run
+        was saved: those take the values it trained with (fc6 and fc7 scaled with --width,
+        pixels divided by 255, no flip test)."""
         known = {f.name for f in fields(cls)}
+        trained_with = {"fc_width": values.get("width"), "std": False, "flip_test": False}
+        values = dict(trained_with, **values)
         return cls(**{k: v for k, v in values.items() if k in known})
 
 

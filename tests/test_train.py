@@ -218,6 +218,14 @@ def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
         (1.0, 0.01, 36, 128, False)
 
 
+def test_a_checkpoint_from_before_the_recipe_resumes_as_it_trained():
+    saved = {"preset": "small", "dataset": "fashion-mnist", "width": 0.75, "batch_size": 64,
+             "lr": 0.02, "warmup": 0.0, "label_smoothing": 0.0, "epochs": 15, "stored_size": 30}
+    config = TrainConfig.from_dict(saved).resolved()
+    assert (config.fc_width, config.std, config.flip_test) == (0.75, False, False)
+    assert (config.width, config.batch_size, config.lr) == (0.75, 64, 0.02)
+
+
 def test_paper_preset_on_a_folder(tmp_path):
     top = h.write_class_folders(str(tmp_path / "data"), per_class=6, size=64)
     run_dir = tmp_path / "run"
