@@ -56,10 +56,10 @@ class DefaultsOnceFormatter(argparse.HelpFormatter):
 def add_network_flags(group):
     """The flags that shape the network beyond its preset."""
     add = group.add_argument
-    add("--width", type=float, help="scale every layer's maps and units (default: 1.0; 0.5 for "
-                                    "the small preset on real data)")
+    add("--width", type=float, help="scale every layer's maps and units (default: 0.5 small, 1.0 "
+                                    "paper)")
     add("--fc-width", type=float, help="scale fc6 and fc7's units apart from the convolutions "
-                                       "(default: --width; 2.0 for the small preset on real data)")
+                                       "(default: 2.0 small; --width paper)")
     add("--init", choices=["paper", "he"], help="weight initialisation (default: paper for the paper preset, he for small)")
     add("--activation", choices=ACTIVATIONS, default="relu",
         help="the units after each conv, fc6 and fc7 (tanh: the paper's Figure 1 comparison)")
@@ -79,15 +79,15 @@ def add_recipe_flags(group):
     add("--mean", choices=["image", "channel", "none"], default="image", help="mean subtraction")
     add("--std", action=argparse.BooleanOptionalAction,
         help="divide the inputs by the training pixels' standard deviation instead of 255, so "
-             "that they have unit variance (default: on for the small preset on real data)")
+             "that they have unit variance (default: on for the small preset)")
     add("--no-pca", dest="pca", action="store_false", help="turn off PCA colour augmentation")
     add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
     add("--warmup", type=float, metavar="EPOCHS",
-        help="ramp the learning rate up linearly over the first EPOCHS epochs (default: 0; "
-             "0.5 for the small preset on real data)")
+        help="ramp the learning rate up linearly over the first EPOCHS epochs (default: 0.5 "
+             "small, 0 paper)")
     add("--label-smoothing", type=float, metavar="EPS",
-        help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0; "
-             "0.1 for the small preset on real data)")
+        help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0.1 "
+             "small, 0 paper)")
     add("--erase", type=float, default=0.0, metavar="P",
         help="random erasing: blank one random rectangle of a training image with probability P")
     add("--time-budget", type=float, metavar="MINUTES",
@@ -113,10 +113,10 @@ def build_parser():
              "or flat cat.1.jpg / dog.2.jpg files")
     add("--data-dir", help="where the data set is (fashion-mnist default: /usr/share/datasets/fashion-mnist)")
     add("--val-dir", help="a separate validation folder/set; default: the test split, or a seeded hold-out")
-    add("--epochs", type=int, help="epochs to train (default: 4 builtin, 20 other small, 90 paper)")
+    add("--epochs", type=int, help="epochs to train (default: 10 builtin, 20 other small, 90 paper)")
     add("--batch-size", type=int, help="images per SGD step (default: 64 builtin, 128 other small "
                                        "and paper)")
-    add("--lr", type=float, help="initial learning rate (default: 0.02 builtin, 0.04 other "
+    add("--lr", type=float, help="initial learning rate (default: 0.02 builtin, 0.08 other "
                                  "small, 0.01 paper)")
     add("--momentum", type=float, default=0.9, help="SGD momentum")
     add("--weight-decay", type=float, default=5e-4, help="weight decay (the paper's rule)")
@@ -136,7 +136,7 @@ def build_parser():
     add("--ten-crop", action="store_true", help="also report the 10-view (corners, centre, flips) accuracy at the end")
     add("--flip-test", action=argparse.BooleanOptionalAction,
         help="also report the accuracy of each centre crop averaged with its mirror image at the "
-             "end (default: on for the small preset on real data)")
+             "end (default: on for the small preset)")
     add("--limit-train", type=int, help="use only the first N training images (quick runs)")
     add("--limit-val", type=int, help="use only the first N validation images")
     add("--val-fraction", type=float, default=0.1, help="hold-out fraction for folder data without --val-dir")
