@@ -59,7 +59,8 @@ def test_a_good_step_passes(trainer, batch):
     before = model.state_dict()
     keys = batch.indices + 0 * len(trainer.train_set)        # epoch 0: the step's dropout keys
     logits = model.forward(x, train=True, dropout_keys=keys)
-    expected_loss = float(F.softmax_cross_entropy(logits, labels)[0])
+    expected_loss = float(F.softmax_cross_entropy(logits, labels,
+                                                  smoothing=trainer.config.label_smoothing)[0])
     expected_correct = int((np.asarray(logits).argmax(axis=1) == labels).sum())
 
     loss_sum, correct, count = trainer.train_step(batch, lr)

@@ -175,8 +175,9 @@ def test_neighbours_figure_equals_a_naive_search(colour_run, tmp_path):
                                         image_size=preprocess.stored_size)
     (train_f, train_y), (val_f, val_y) = (features_of(saved, data, preprocess)
                                           for data in (train_set, val_set))
-    assert train_f.shape == (90, 64) and (train_f >= 0).all()       # fc7 after its ReLU
     model = load_model(saved)                                         # the same, image by image
+    fc7_units = next(layer.units for layer in model.layers if layer.name == "fc7")
+    assert train_f.shape == (90, fc7_units) and (train_f >= 0).all()  # fc7 after its ReLU
     one = model.forward(preprocess.eval(val_set.images[3])[None], train=False, until="fc7")
     assert np.allclose(one[0], val_f[3], rtol=1e-4, atol=1e-5)
     expected = naive_neighbours(val_f, train_f, 5)                    # (30, 5) over ALL queries
