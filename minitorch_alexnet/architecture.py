@@ -60,11 +60,16 @@ def scaled(n, width):
     return 2 * max(1, round(n * width / 2))
 
 
+def fc_scale(width, fc_width):
+    """The scale of fc6 and fc7: ``fc_width``, or the convolutions' ``width`` when None."""
+    return width if fc_width is None else fc_width
+
+
 def paper_layers(num_classes, width=1.0, fc_width=None):
     """The paper's table (section 3.5, figure 2). ``fc_width`` scales fc6 and fc7 apart from
     the convolutions (None: ``width``)."""
     w = lambda n: scaled(n, width)
-    fc = lambda n: scaled(n, width if fc_width is None else fc_width)
+    fc = lambda n: scaled(n, fc_scale(width, fc_width))
     return [
         Conv("conv1", w(96), 11, 4, 0, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(256), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),
@@ -81,7 +86,7 @@ def small_layers(num_classes, width=1.0, fc_width=None):
     """The same architecture for 32x32 / 28x28 images: conv1 is 5x5 stride 1 (an 11x11
     stride-4 kernel would leave too few pixels), maps and units are scaled down."""
     w = lambda n: scaled(n, width)
-    fc = lambda n: scaled(n, width if fc_width is None else fc_width)
+    fc = lambda n: scaled(n, fc_scale(width, fc_width))
     return [
         Conv("conv1", w(64), 5, 1, 2, sees="image", bias=0.0, lrn=True, pool=True),
         Conv("conv2", w(128), 5, 1, 2, sees="own", bias=1.0, lrn=True, pool=True),

@@ -33,7 +33,7 @@ import numpy as np
 from . import nn
 from .architecture import (COLUMNS, DROPOUT_P, FC, LRN_ALPHA, LRN_BETA, LRN_K,  # noqa: F401
                            LRN_SIZE, POOL_SIZE, POOL_STRIDE, PRESETS, Conv, Preset, Step, Variant,
-                           layer_plan, paper_layers, scaled, small_layers)
+                           fc_scale, layer_plan, paper_layers, scaled, small_layers)
 from .backend import to_numpy
 from .columns import ColumnExchange, gather_on, on_device, parse_devices
 from .nonfinite import raise_if_nonfinite
@@ -84,7 +84,7 @@ class AlexNet:
             raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
         table = PRESETS[preset]
         self.preset, self.num_classes, self.width = preset, num_classes, width
-        self.fc_width = width if fc_width is None else fc_width     # fc6 and fc7's scale
+        self.fc_width = fc_scale(width, fc_width)                  # fc6 and fc7's scale
         self.init, self.seed = init, seed
         self.in_channels = in_channels or table.in_channels
         self.input_size = input_size or table.input_size

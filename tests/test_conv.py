@@ -118,13 +118,18 @@ def test_im2row_matches_naive_loops(case):
     np.testing.assert_array_equal(im2row(x, *args), ref.im2row(x, *args))
 
 
-@given(conv_cases())
-def test_row2im_is_the_adjoint_of_im2row(case):
+def rows_and_their_fold(case):
+    """x, the unfolding arguments, im2row(x), a random r of its shape and row2im(r)."""
     x, _, _ = make_inputs(case)
     args = (case["kh"], case["kw"], case["stride"], case["pad"])
     rows = im2row(x, *args)
     r = np.random.default_rng(case["seed"] + 1).standard_normal(rows.shape)
-    back = row2im(r, x.shape, *args)
+    return x, args, rows, r, row2im(r, x.shape, *args)
+
+
+@given(conv_cases())
+def test_row2im_is_the_adjoint_of_im2row(case):
+    x, args, rows, r, back = rows_and_their_fold(case)
     assert back.shape == x.shape
     lhs, rhs = np.sum(rows * r), np.sum(x * back)
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, np.sum(np.abs(rows * r)))
@@ -134,11 +139,7 @@ def test_row2im_is_the_adjoint_of_im2row(case):
 def test_im2row_and_row2im_split_by_images_equal_one_block(case):
     # im2row and row2im hand a block of images to each core; images never mix, so the
     # split results must equal the one-block results bit for bit
-    x, _, _ = make_inputs(case)
-    args = (case["kh"], case["kw"], case["stride"], case["pad"])
-    rows = im2row(x, *args)
-    r = np.random.default_rng(case["seed"] + 1).standard_normal(rows.shape)
-    back = row2im(r, x.shape, *args)
+    x, args, rows, r, back = rows_and_their_fold(case)
     with one_item_per_block():
         np.testing.assert_array_equal(im2row(x, *args), rows)
         np.testing.assert_array_equal(row2im(r, x.shape, *args), back)
