@@ -204,9 +204,9 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
     dropout  p, groups (2: column 0's units draw first)
     relu, tanh, loss: none
 
-    A convolution's output side is (H + 2 pad - K) / stride + 1 (``F.output_size``, which
-    raises a ValueError for a too small input). fc6 reads features = C * H * W. A row of a
-    one-column table (``Variant(columns=1)``) has groups 1 everywhere.
+    A convolution's output side is (H + 2 pad - K) / stride + 1 (``F.output_size``; a too
+    small input raises a ValueError naming the input size and the layer). fc6 reads features
+    = C * H * W. A row of a one-column table (``Variant(columns=1)``) has groups 1 everywhere.
     """
     if isinstance(layers, str):
         preset = PRESETS[layers]
@@ -222,7 +222,8 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
     for layer in layers:
         number = layer.name.removeprefix("conv").removeprefix("fc")
         if isinstance(layer, Conv):
-            side = F.output_size(shape[2], layer.kernel, layer.stride, layer.pad)
+            side = _side_after(layer.name, shape[2], layer.kernel, layer.stride, layer.pad,
+                               input_size)
             add(layer.name, "conv", (batch, layer.maps, side, side), layer, filters=layer.maps,
                 kernel=layer.kernel, stride=layer.stride, pad=layer.pad,
                 groups=layer.columns if layer.sees == "own" else 1)
@@ -231,7 +232,8 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
                 add(f"lrn{number}", "lrn", shape, layer, size=LRN_SIZE, alpha=LRN_ALPHA,
                     beta=LRN_BETA, k=LRN_K, groups=layer.columns)
             if layer.pool:
-                side = F.output_size(side, layer.pool_size, layer.pool_stride, 0)
+                side = _side_after(f"{layer.name}'s pool", side, layer.pool_size, layer.pool_stride,
+                                   0, input_size)
                 add(f"pool{number}", "pool", (batch, layer.maps, side, side), layer,
                     size=layer.pool_size, stride=layer.pool_stride, pad=0)
         else:
@@ -243,3 +245,13 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
                 add(f"dropout{number}", "dropout", shape, layer, p=DROPOUT_P, groups=layer.columns)
     add("softmax-xent", "loss", (), None)
     return plan
+
+
+def _side_after(where, side, window, stride, pad, input_size):
+    """``F.output_size`` of the conv or pool ``where``; a window larger than what is left of
+    the image raises a ValueError naming the input size and the layer."""
+    try:
+        return F.output_size(side, window, stride, pad)
+    except ValueError as error:
+        raise ValueError(f"a {input_size}x{input_size} input is too small for these layers: "
+                         f"{where} gets {side}x{side} maps ({error})") from error

@@ -70,8 +70,11 @@ def main(argv=None):
     parser.add_argument("--in-channels", type=int, default=None)
     parser.add_argument("--input-size", type=int, default=None)
     args = parser.parse_args(argv)
-    model = AlexNet(args.num_classes, args.preset, width=args.width, fc_width=args.fc_width,
-                    in_channels=args.in_channels, input_size=args.input_size)
+    try:
+        model = AlexNet(args.num_classes, args.preset, width=args.width, fc_width=args.fc_width,
+                        in_channels=args.in_channels, input_size=args.input_size)
+    except ValueError as error:              # e.g. an input too small for the preset's layers
+        parser.error(str(error))
     print(format_table(model))
     return 0
 

@@ -295,8 +295,14 @@ def test_unknown_preset():
 
 
 def test_input_too_small_for_the_layers():
-    with pytest.raises(ValueError):
+    # small: 8 -> conv1 8 -> pool 3 -> conv2 3 -> pool 1 -> conv3..5 1: conv5's 3x3 pool fits no window
+    with pytest.raises(ValueError, match=r"a 8x8 input is too small for these layers: conv5's pool "
+                                         r"gets 1x1 maps \(window 3 does not fit"):
         AlexNet(num_classes=10, preset="small", input_size=8)
+    # paper: 28 -> conv1 (11x11, stride 4) 5 -> pool 2 -> conv2 2: conv2's pool fits no window
+    with pytest.raises(ValueError, match=r"a 28x28 input is too small for these layers: conv2's pool "
+                                         r"gets 2x2 maps"):
+        AlexNet(num_classes=10, preset="paper", input_size=28)
 
 
 def test_backward_before_forward():

@@ -152,3 +152,10 @@ def test_command_line_rejects_unknown_preset(capsys):
         main(["--preset", "vgg"])
     assert error.value.code == 2
     assert "vgg" in capsys.readouterr().err
+
+
+def test_command_line_names_an_input_too_small_for_the_preset(capsys):
+    with pytest.raises(SystemExit) as error:
+        main(["--input-size", "28"])                 # the paper's layers need far more than 28
+    assert error.value.code == 2
+    assert "a 28x28 input is too small for these layers: conv2's pool" in capsys.readouterr().err
