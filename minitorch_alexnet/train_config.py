@@ -13,8 +13,9 @@ from .data import default_stored_size
 
 # The small preset's recipe, what ``--preset small`` (the default) gets on every data set
 # unless a flag says otherwise. Chosen on Fashion-MNIST for 30 minutes on two CPU cores
-# (README, "Fashion-MNIST in 30 minutes", each setting measured there); nothing in it depends
-# on the images being grey or 28x28:
+# (README, "Fashion-MNIST in 30 minutes", each setting measured there), where it runs fastest
+# as two processes of one thread each (``mpiexec -n 2``, 1.5x the images/s of one process with
+# two threads); nothing in it depends on the images being grey or 28x28:
 #   width 0.5            half the maps of every convolution: twice the epochs in the time
 #   fc width 2           fc6 and fc7 with 1024 units instead of 256: dropout leaves each
 #                        step 512 of them; 12% more multiply-accumulates per image
@@ -22,7 +23,7 @@ from .data import default_stored_size
 #   batch 128, lr 0.08   four times the small network's former 0.02 at batch 64
 #   warm-up 0.5 epochs   the rate ramps up from 0 before the cosine decay (schedule.py)
 #   label smoothing 0.1  targets 0.91 on the label, 0.01 elsewhere (functional/loss.py)
-#   epochs 20            about 30 minutes at the images/s of two quiet CPU cores
+#   epochs 20            about 30 minutes in one process; --time-budget sizes it instead
 #   flip test            the final accuracy also over each test image and its mirror image
 SMALL_RECIPE = {"width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 128, "lr": 0.08,
                 "warmup": 0.5, "label_smoothing": 0.1, "epochs": 20, "flip_test": True}
