@@ -149,6 +149,30 @@ def weights_from_matrices(dw_t, w_shape, layout):
     return get_array_module(dw).ascontiguousarray(dw).reshape(w_shape)
 
 
+def responses(w_g, cols, chunk_shape, layout, b_g=None):
+    """Y_g = W_g @ cols (+ b_g, while the product is in cache) of one chunk and group, as an
+    (m, Fg, OH, OW) view: these images' maps of these filters.
+
+    For the rows layout the product is computed as its transpose, Y_g.T = rows @ W_g.T, one
+    row per pixel: the same sums of the same products. With Fg (32 to 96 filters) far fewer
+    than the pixels (thousands per chunk), BLAS runs it this way round 1.2 to 1.5x faster
+    (conv2..conv5's shapes on one core), and the reordering to (m, Fg, OH, OW) is a copy of
+    the small output only."""
+    m, out_h, out_w = chunk_shape
+    f_per_group = w_g.shape[0]
+    if layout == "rows":
+        y_t = matmul(cols.T, w_g.T)                    # (m*OH*OW, Fg) = Y_g.T; cols.T is rows
+        if b_g is not None:
+            y_t += b_g                                 # b_g[f] on column f
+        # (m*OH*OW, Fg) -> (m, OH, OW, Fg) -> (m, Fg, OH, OW)
+        return y_t.reshape(m, out_h, out_w, f_per_group).transpose(0, 3, 1, 2)
+    y_g = matmul(w_g, cols)                            # (Fg, m*OH*OW)
+    if b_g is not None:
+        y_g += b_g[:, None]                            # b_g[f] on row f
+    # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW)
+    return y_g.reshape(f_per_group, m, out_h, out_w).transpose(1, 0, 2, 3)
+
+
 def fold(dy_g, w_g, chunk_shape, kh, kw, stride, pad, layout):
     """dx of one chunk of images and one group: dcols = W_g.T @ dY_g, each column's window
     summed back onto the input (col2im). For the rows layout the product is computed as its
@@ -226,7 +250,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     f_per_group = f // groups
     plan = plan_convolution(x, w, groups, out_h, out_w)
     w_rows = weight_matrices(w, groups, plan.layout)   # W_g, one (Fg, K) matrix per group
-    b_rows = b.reshape(groups, f_per_group, 1)
+    b_rows = b.reshape(groups, f_per_group)            # b_g, one (Fg,) vector per group
     y = get_array_module(x).empty((n, f, out_h, out_w), dtype=x.dtype)
     kept_cols = []                                     # in (chunk, group) order
     for start in range(0, n, plan.chunk):
@@ -236,11 +260,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
             channels = slice(g * c_per_group, (g + 1) * c_per_group)
             filters = slice(g * f_per_group, (g + 1) * f_per_group)
             cols = unfold(x[images, channels], kh, kw, stride, pad, plan.layout, plan.workspace)
-            y_g = matmul(w_rows[g], cols)                              # Y_g = W_g @ cols
-            if plan.bias_per_chunk:
-                y_g += b_rows[g]                                       # + b, while in cache
-            # (Fg, m*OH*OW) -> (Fg, m, OH, OW) -> (m, Fg, OH, OW): these images, these filters
-            y[images, filters] = y_g.reshape(f_per_group, m, out_h, out_w).transpose(1, 0, 2, 3)
+            y[images, filters] = responses(w_rows[g], cols, (m, out_h, out_w), plan.layout,
+                                           b_rows[g] if plan.bias_per_chunk else None)
             if plan.keep_cols:
                 kept_cols.append(cols)
     if not plan.bias_per_chunk:
