@@ -17,9 +17,10 @@ What the budget must hold, with t the measured seconds per step, S steps per epo
 seconds of one validation pass, and e the seconds already spent (reading the data, the mean
 image and colour PCA, the steps measured, n of them)::
 
-    e + (T - n) * t + (ceil(T / S) + f) * v  <=  budget
+    e + (T - n) * t + (ceil(ceil(T / S) / N) + f) * v  <=  budget
 
-(one validation per epoch, the last epoch possibly short, and the final report's f passes:
+(ceil(T / S) epochs, the last possibly short; a validation after every N-th of them
+(--val-every N) and after the last, ceil(epochs / N) in all; and the final report's f passes:
 one, two more with the mirror images, ten more with the ten views). v is not
 measured (that would cost a pass): a validation image costs about a third of a training image
 (forward only, against forward and backward: ``EVAL_COST``), so v = t * val_images /
@@ -39,18 +40,19 @@ def validation_seconds(step_seconds, val_images, batch_size):
 
 
 def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, steps_per_epoch,
-                 val_seconds, final_passes=1):
-    """The largest T >= steps_done with e + (T - n) t + (ceil(T / S) + f) v <= budget (see the
-    module docstring). ceil(T / S) >= T / S, so T <= (budget - e - f v + n t) / (t + v / S);
-    count down from just above that bound (the ceiling adds less than v: a few steps at most)."""
-    bound = (budget_seconds - elapsed_seconds - final_passes * val_seconds
-             + steps_done * step_seconds) / (step_seconds + val_seconds / steps_per_epoch)
+                 val_seconds, final_passes=1, val_every=1):
+    """The largest T >= steps_done with e + (T - n) t + (ceil(ceil(T / S) / N) + f) v <= budget
+    (see the module docstring). ceil(ceil(T / S) / N) >= T / (S N), so
+    T <= (budget - e - f v + n t) / (t + v / (S N)); count down from just above that bound
+    (the ceilings add less than 2 v: a few steps at most)."""
+    bound = (budget_seconds - elapsed_seconds - final_passes * val_seconds + steps_done * step_seconds
+             ) / (step_seconds + val_seconds / (steps_per_epoch * val_every))
     total = max(steps_done, math.floor(bound) + 1)       # + 1: the bound's own rounding
 
     def needed(steps):
-        epochs = math.ceil(steps / steps_per_epoch)
+        validations = math.ceil(math.ceil(steps / steps_per_epoch) / val_every)
         return (elapsed_seconds + (steps - steps_done) * step_seconds
-                + (epochs + final_passes) * val_seconds)
+                + (validations + final_passes) * val_seconds)
 
     while total > steps_done and needed(total) > budget_seconds:
         total -= 1
@@ -61,11 +63,11 @@ class TimeBudget:
     """Times the steps from step MEASURE_FROM (or from the first step after a resume) until
     ``window`` seconds and MIN_MEASURED steps have passed, then gives the run's length in
     steps. ``spent``: seconds of the run before this process started it (a resume);
-    ``final_passes``: validation passes of the final report."""
+    ``final_passes``: validation passes of the final report; ``val_every``: --val-every."""
 
-    def __init__(self, minutes, started, clock, spent=0.0, final_passes=1):
+    def __init__(self, minutes, started, clock, spent=0.0, final_passes=1, val_every=1):
         self.seconds = 60.0 * minutes
-        self.final_passes = final_passes
+        self.final_passes, self.val_every = final_passes, val_every
         self.window = min(MEASURE_SECONDS, MEASURE_SHARE * self.seconds)
         self.started, self.clock, self.spent = started, clock, spent
         self.mark = self.mark_step = None
@@ -76,7 +78,8 @@ class TimeBudget:
         """The budget of a run's ``TrainConfig``: its minutes, and the passes of its final
         report (the centre crops, then 2 views with --flip-test, 10 with --ten-crop)."""
         return cls(config.time_budget, started, clock, spent,
-                   final_passes=1 + 2 * bool(config.flip_test) + 10 * bool(config.ten_crop))
+                   final_passes=1 + 2 * bool(config.flip_test) + 10 * bool(config.ten_crop),
+                   val_every=config.val_every)
 
     def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):
         """Call after every step until it returns T (an int); None while still measuring."""
@@ -90,7 +93,8 @@ class TimeBudget:
         step = (now - self.mark) / (steps_done - self.mark_step)
         elapsed = self.spent + now - self.started
         total = steps_within(self.seconds, elapsed, steps_done, step, steps_per_epoch,
-                             validation_seconds(step, val_images, batch_size), self.final_passes)
+                             validation_seconds(step, val_images, batch_size), self.final_passes,
+                             self.val_every)
         self.report = (f"time budget {self.seconds / 60:g} min: {1000 * step:.0f} ms per step "
                        f"over {steps_done - self.mark_step} steps, {elapsed:.0f} s spent: "
                        f"{total} steps ({total / steps_per_epoch:.2f} epochs) in all")

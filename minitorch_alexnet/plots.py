@@ -34,18 +34,21 @@ def save_figure(plt, figure, path):
 
 
 def plot_curves(history, path):
-    """Loss and top-1 error per epoch, training and validation, from the metrics history."""
+    """Loss and top-1 error per epoch, training and validation, from the metrics history
+    (validation at the epochs that have it: --val-every skips some)."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]
+    validated = [r for r in history if r.get("val_loss") is not None]
+    val_epochs = [r["epoch"] for r in validated]
     figure, (loss_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4))
     loss_axes.plot(epochs, [r["train_loss"] for r in history], "o-", label="training")
-    if any(r.get("val_loss") is not None for r in history):
-        loss_axes.plot(epochs, [r.get("val_loss") for r in history], "s-", label="validation")
+    if validated:
+        loss_axes.plot(val_epochs, [r["val_loss"] for r in validated], "s-", label="validation")
     loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     error_axes.plot(epochs, [100 * r["train_top1_error"] for r in history], "o-", label="training top-1")
-    if any(r.get("val_top1_error") is not None for r in history):
-        error_axes.plot(epochs, [100 * r.get("val_top1_error") for r in history], "s-", label="validation top-1")
-        error_axes.plot(epochs, [100 * r.get("val_top5_error") for r in history], "^--", label="validation top-5")
+    if validated:
+        error_axes.plot(val_epochs, [100 * r["val_top1_error"] for r in validated], "s-", label="validation top-1")
+        error_axes.plot(val_epochs, [100 * r["val_top5_error"] for r in validated], "^--", label="validation top-5")
     error_axes.set(xlabel="epoch", ylabel="error (%)", title="Error")
     for axes in (loss_axes, error_axes):
         axes.grid(alpha=0.3)

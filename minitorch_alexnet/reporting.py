@@ -5,8 +5,10 @@ from .evaluation import evaluate, evaluation_loader
 
 def epoch_metrics(trainer, validation, bad_image_count):
     """The metrics.jsonl row of the epoch just trained: its training sums, ``validation``
-    (a result of ``evaluate``), its last learning rate and its unreadable images."""
+    (a result of ``evaluate``; None for an epoch --val-every skips: its val_* are None), its
+    last learning rate and its unreadable images."""
     sums = trainer.epoch_sums
+    validation = validation or {"loss": None, "top1_error": None, "top5_error": None}
     return {
         "epoch": trainer.epoch + 1,
         "train_loss": sums["loss"] / max(1, sums["seen"]),
@@ -20,12 +22,22 @@ def epoch_metrics(trainer, validation, bad_image_count):
     }
 
 
+def epoch_validation(trainer):
+    """The validation of the epoch just trained (a result of ``evaluate``), or None for an
+    epoch that --val-every skips: every N-th epoch is validated, and the last."""
+    number, config = trainer.epoch + 1, trainer.config
+    if number % config.val_every and number < config.epochs:
+        return None
+    return evaluate(trainer.model, trainer.val_loader, trainer.device, comm=trainer.comm)
+
+
 def log_epoch(trainer, row, bad_images):
     """Print an epoch's line of metrics, and the first unreadable images if there were any."""
+    validation = "" if row["val_loss"] is None else (
+        f"val loss {row['val_loss']:.4f}, val top-1 error {100 * row['val_top1_error']:.1f}%, "
+        f"top-5 error {100 * row['val_top5_error']:.1f}%, ")
     trainer.log(f"epoch {row['epoch']}/{trainer.config.epochs}: train loss {row['train_loss']:.4f}, "
-                f"train error {100 * row['train_top1_error']:.1f}%, val loss {row['val_loss']:.4f}, "
-                f"val top-1 error {100 * row['val_top1_error']:.1f}%, top-5 error "
-                f"{100 * row['val_top5_error']:.1f}%, lr {row['lr']:.3g}, "
+                f"train error {100 * row['train_top1_error']:.1f}%, {validation}lr {row['lr']:.3g}, "
                 f"{row['images_per_second']:.0f} img/s, {row['seconds']:.0f} s")
     if bad_images:
         shown = ", ".join(f"{path} ({reason})" for path, reason in bad_images[:3])

@@ -73,6 +73,20 @@ def add_network_flags(group):
         help="the model's floating-point type (float64: slower; for checking results)")
 
 
+def add_validation_flags(group):
+    """When the run validates, and the test views of its final report."""
+    add = group.add_argument
+    add("--val-every", type=int, default=1, metavar="N",
+        help="validate after every N-th epoch and after the last (the plateau schedule needs 1); "
+             "under --time-budget the time saved goes to training")
+    add("--ten-crop", action=argparse.BooleanOptionalAction,
+        help="also report the accuracy averaged over 10 views (4 corners, centre, and their "
+             "mirror images) at the end (default: on for the small preset)")
+    add("--flip-test", action=argparse.BooleanOptionalAction,
+        help="also report the accuracy of each centre crop averaged with its mirror image at the "
+             "end (default: on for the small preset)")
+
+
 def add_recipe_flags(group):
     """The flags of the recipe beyond the optimiser: inputs, targets, warm-up, time budget."""
     add = group.add_argument
@@ -133,10 +147,6 @@ def build_parser():
     add("--seed", type=int, default=0, help="seeds data order, augmentation, initialisation and dropout")
     add("--device", default="cpu", help="cpu, cuda or cuda:N")
     add("--columns", help="two devices for the paper's two-column split, e.g. cuda:0,cuda:1")
-    add("--ten-crop", action="store_true", help="also report the 10-view (corners, centre, flips) accuracy at the end")
-    add("--flip-test", action=argparse.BooleanOptionalAction,
-        help="also report the accuracy of each centre crop averaged with its mirror image at the "
-             "end (default: on for the small preset)")
     add("--limit-train", type=int, help="use only the first N training images (quick runs)")
     add("--limit-val", type=int, help="use only the first N validation images")
     add("--val-fraction", type=float, default=0.1, help="hold-out fraction for folder data without --val-dir")
@@ -146,6 +156,7 @@ def build_parser():
         help="also checkpoint after the step that ends each this many minutes of training "
              "(0: off); a resume from it is as exact as from any other checkpoint")
     add_recipe_flags(p.add_argument_group("augmentation, regularisation and the run's length"))
+    add_validation_flags(p.add_argument_group("validation and the final report"))
     add_network_flags(p.add_argument_group("the network (the paper's comparisons undo one choice each)"))
     add("--max-bad-fraction", type=float, default=0.01, help="fail if more than this fraction of images cannot be read")
     add("--run-dir", help="where metrics, plots and checkpoints go (default: runs/DATASET-PRESET-TIME)")

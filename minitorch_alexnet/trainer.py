@@ -43,11 +43,11 @@ from .budget import TimeBudget
 from .checkpoint import write_text_atomically
 from .data import DataLoader, Preprocess, build_datasets, image_channels
 from .distributed import GradientSum, SingleProcess, broadcast_training_state, zero_gradients
-from .evaluation import evaluate, evaluation_loader
+from .evaluation import evaluation_loader
 from .model import AlexNet
 from .nonfinite import all_finite, locate_nonfinite
 from .optim import SGD
-from .reporting import epoch_metrics, final_report, log_epoch
+from .reporting import epoch_metrics, epoch_validation, final_report, log_epoch
 from .run_state import (TrainingPosition, preprocess_from_checkpoint, restore_training,
                         save_run_state, write_metrics, write_plots)
 from .schedule import Schedule
@@ -379,11 +379,11 @@ class Trainer:
         return True
 
     def _end_epoch(self):
-        """After the epoch's last step: validate, log the epoch's line, let the schedule react,
-        move on to the next epoch, then write the checkpoint, metrics.jsonl and the plots."""
+        """After the epoch's last step: validate (every --val-every epochs and after the last),
+        log the epoch's line, let the schedule react, move on to the next epoch, then write the
+        checkpoint, metrics.jsonl and the plots."""
         bad_images = self._epoch_bad_images()
-        row = epoch_metrics(self, evaluate(self.model, self.val_loader, self.device, comm=self.comm),
-                                  len(bad_images))
+        row = epoch_metrics(self, epoch_validation(self), len(bad_images))
         self.history.append(row)
         log_epoch(self, row, bad_images)
         message = self.schedule.end_epoch(row["val_top1_error"])

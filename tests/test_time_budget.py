@@ -22,12 +22,15 @@ TRAIN, VAL, BATCH = 256, 16, 16         # 16 steps per epoch
 STEP_SECONDS = 0.5                      # the fake clock's time per step
 
 
-def naive_steps_within(budget, elapsed, done, step, per_epoch, val, final=1):
-    """Try every T from ``done`` up: the last one whose time fits."""
+def naive_steps_within(budget, elapsed, done, step, per_epoch, val, final=1, val_every=1):
+    """Try every T from ``done`` up: the last one whose time fits. The validations are
+    counted one by one: the epochs 1 .. ceil(T / S) that are a multiple of val_every or last."""
     best, total = done, done
     while total < done + 10 ** 6:
         total += 1
-        need = elapsed + (total - done) * step + (math.ceil(total / per_epoch) + final) * val
+        epochs = math.ceil(total / per_epoch)
+        validations = sum(1 for e in range(1, epochs + 1) if e % val_every == 0 or e == epochs)
+        need = elapsed + (total - done) * step + (validations + final) * val
         if need > budget:
             return best
         best = total
@@ -35,11 +38,20 @@ def naive_steps_within(budget, elapsed, done, step, per_epoch, val, final=1):
 
 
 @given(st.floats(10, 1000), st.floats(0, 100), st.integers(0, 100), st.floats(0.05, 2),
-       st.integers(1, 500), st.floats(0, 50), st.sampled_from([1, 3, 11, 13]))
-def test_steps_within_against_a_naive_search(budget, elapsed, done, step, per_epoch, val, final):
+       st.integers(1, 500), st.floats(0, 50), st.sampled_from([1, 3, 11, 13]), st.integers(1, 7))
+def test_steps_within_against_a_naive_search(budget, elapsed, done, step, per_epoch, val, final,
+                                             val_every):
     # final: the final report's passes (1, + 2 with --flip-test, + 10 with --ten-crop)
-    assert steps_within(budget, elapsed, done, step, per_epoch, val, final) == \
-        naive_steps_within(budget, elapsed, done, step, per_epoch, val, final)
+    assert steps_within(budget, elapsed, done, step, per_epoch, val, final, val_every) == \
+        naive_steps_within(budget, elapsed, done, step, per_epoch, val, final, val_every)
+
+
+def test_validating_less_often_leaves_more_steps():
+    # 100 s, 1 s per step, 10 steps per epoch, 5 s per validation, 1 final pass: every epoch,
+    # T = 60 (6 epochs, 6 validations: 60 + 35 = 95; T = 61 needs 7 of them, 61 + 40);
+    # every 5th epoch and the last, T = 85 (9 epochs validated at 5 and 9: 85 + 15 = 100).
+    assert steps_within(100, 0, 0, 1.0, 10, 5.0, 1, val_every=1) == 60
+    assert steps_within(100, 0, 0, 1.0, 10, 5.0, 1, val_every=5) == 85
 
 
 def test_warmup_ramps_then_cosine_decays_over_the_rest():
@@ -125,11 +137,11 @@ def test_a_budget_run_ends_at_the_step_count_its_first_steps_give(tmp_path, fake
     # a 30-second budget times 5% of it, 1.5 s, so at least MIN_MEASURED steps bind: after step
     # MEASURE_FROM + MIN_MEASURED the clock says they took MIN_MEASURED * 0.5 s and the run so
     # far (MEASURE_FROM + MIN_MEASURED) * 0.5 s; a validation of 16 images in batches of 16 is
-    # estimated at 0.4 of a step; the final report makes 3 passes (the centre crops, then
-    # each crop and its mirror image: the flip test is on by default)
+    # estimated at 0.4 of a step; the final report makes 13 passes (the centre crops, then
+    # each crop and its mirror image, then the 10 views: both tests are on by default)
     done = MEASURE_FROM + MIN_MEASURED
     expected = naive_steps_within(30.0, done * STEP_SECONDS, done, STEP_SECONDS, TRAIN // BATCH,
-                                  0.4 * STEP_SECONDS, final=3)
+                                  0.4 * STEP_SECONDS, final=13)
     assert f"{expected} steps" in out.getvalue()
     rows = h.read_metrics(run_dir)
     assert len(rows) == math.ceil(expected / (TRAIN // BATCH))

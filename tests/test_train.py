@@ -198,20 +198,23 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
     assert status == 0, err
     config = json.loads((run_dir / "config.json").read_text())
     assert {k: config[k] for k in ("width", "fc_width", "std", "batch_size", "lr", "warmup",
-                                   "label_smoothing", "flip_test", "image_size", "stored_size")} == {
+                                   "label_smoothing", "flip_test", "ten_crop", "image_size",
+                                   "stored_size")} == {
         "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 128, "lr": 0.08, "warmup": 0.5,
-        "label_smoothing": 0.1, "flip_test": True, "image_size": crop, "stored_size": crop + 2}
+        "label_smoothing": 0.1, "flip_test": True, "ten_crop": True, "image_size": crop,
+        "stored_size": crop + 2}
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
 
 
 def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
     builtin = TrainConfig().resolved()
     assert (builtin.width, builtin.fc_width, builtin.std, builtin.warmup, builtin.label_smoothing,
-            builtin.flip_test) == (0.5, 2.0, True, 0.5, 0.1, True)
+            builtin.flip_test, builtin.ten_crop) == (0.5, 2.0, True, 0.5, 0.1, True, True)
     assert (builtin.batch_size, builtin.lr, builtin.epochs, builtin.stored_size) == (64, 0.02, 10, 36)
     paper = TrainConfig(preset="paper", dataset="folder").resolved()
     assert (paper.width, paper.fc_width, paper.batch_size, paper.lr, paper.warmup, paper.std,
-            paper.flip_test, paper.stored_size) == (1.0, None, 128, 0.01, 0.0, False, False, 256)
+            paper.flip_test, paper.ten_crop, paper.stored_size) == \
+        (1.0, None, 128, 0.01, 0.0, False, False, False, 256)
     # a flag given wins over the recipe
     given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36, std=False).resolved()
     assert (given.width, given.lr, given.stored_size, given.batch_size, given.std) == \
@@ -222,7 +225,7 @@ def test_a_checkpoint_from_before_the_recipe_resumes_as_it_trained():
     saved = {"preset": "small", "dataset": "fashion-mnist", "width": 0.75, "batch_size": 64,
              "lr": 0.02, "warmup": 0.0, "label_smoothing": 0.0, "epochs": 15, "stored_size": 30}
     config = TrainConfig.from_dict(saved).resolved()
-    assert (config.fc_width, config.std, config.flip_test) == (0.75, False, False)
+    assert (config.fc_width, config.std, config.flip_test, config.ten_crop) == (0.75, False, False, False)
     assert (config.width, config.batch_size, config.lr) == (0.75, 64, 0.02)
 
 
@@ -379,6 +382,29 @@ def test_existing_run_directory_needs_resume(builtin_run):
     assert status == 2
     assert "already holds a run" in err and f"--resume {run_dir}" in err
     assert (run_dir / "checkpoints" / "last.npz").read_bytes() == before
+
+
+def test_val_every_validates_every_nth_epoch_and_the_last(tmp_path):
+    run_dir = tmp_path / "run"
+    status, out, err = run_main(train, h.tiny_args(run_dir, epochs=5, extra=["--val-every", "2"]))
+    assert status == 0, err
+    rows = h.read_metrics(run_dir)
+    validated = [row["epoch"] for row in rows if row["val_top1_error"] is not None]
+    assert validated == [2, 4, 5]
+    assert all(row["val_loss"] is None and row["val_top5_error"] is None
+               for row in rows if row["epoch"] not in validated)
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert ["val top-1 error" in line for line in lines] == [False, True, False, True, True]
+    assert (run_dir / "curves.png").stat().st_size > 0
+    assert "final validation accuracy:" in out
+
+
+def test_val_every_needs_a_schedule_that_does_not_watch_validation(tmp_path):
+    status, _, err = run_main(train, h.tiny_args(tmp_path / "run", extra=[
+        "--val-every", "2", "--schedule", "plateau"]))
+    assert status == 2 and "--val-every 2 needs another --schedule" in err
+    status, _, err = run_main(train, h.tiny_args(tmp_path / "run2", extra=["--val-every", "0"]))
+    assert status == 2 and "--val-every must be a positive number of epochs, got 0" in err
 
 
 def test_columns_need_two_devices(tmp_path):
