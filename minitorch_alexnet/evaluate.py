@@ -54,7 +54,7 @@ def validation_set(saved, args, stored_size):
     val_dir = args.val_dir or (config["val_dir"] if same else None)
     _, val_set = build_datasets(dataset, data_dir, val_dir, seed=config["seed"],
                                 limit_val=args.limit_val, val_fraction=config["val_fraction"],
-                                image_size=stored_size)
+                                image_size=stored_size, crop_padding=config.get("crop_padding") or 0)
     check_same_classes(saved, list(val_set.classes), f"the {dataset} data set"
                        + (f" in {val_dir or data_dir}" if (val_dir or data_dir) else ""))
     return dataset, val_set

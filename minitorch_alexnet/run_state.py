@@ -20,7 +20,8 @@ The JSON document (``meta``)::
     model                        what rebuilds the network: preset, num_classes, width, fc_width,
                                  in_channels, input_size, init
     classes                      the class names, in label order
-    preprocess                   crop_size, stored_size, pca_std, flip, scale, erase, std
+    preprocess                   crop_size, stored_size, pca_std, flip, scale, erase, std,
+                                 padding
     epoch, batches_done,         where the run stands: epochs finished, batches of the current
     global_step                  epoch done, SGD steps in all
     optimizer_lr                 the optimizer's learning rate at the last step
@@ -135,7 +136,7 @@ def run_state_arrays_and_meta(*, config, model, optimizer, schedule, preprocess,
                   "init": model.init, "variant": asdict(model.variant)},
         "classes": list(classes),
         "preprocess": {k: prep[k] for k in ("crop_size", "stored_size", "pca_std", "flip", "scale",
-                                             "erase", "std")},
+                                             "erase", "std", "padding")},
         "epoch": position.epoch, "batches_done": position.batches_done,
         "global_step": position.global_step,
         "optimizer_lr": float(optimizer.lr),
@@ -182,16 +183,16 @@ def load_model(saved, device="cpu"):
 
 
 def preprocess_from_checkpoint(saved):
-    """The ``Preprocess`` (crop sizes, mean image, colour PCA, random erasing) a ``SavedRun``
-    was trained with (a checkpoint written before random erasing existed: erasing off, as
-    those runs trained)."""
+    """The ``Preprocess`` (crop sizes, mean image, colour PCA, random erasing, crop padding) a
+    ``SavedRun`` was trained with (a checkpoint written before random erasing or crop padding
+    existed: off, as those runs trained)."""
     prep = saved.meta["preprocess"]
     pca = None
     if PREPROCESS + "pca_eigvals" in saved.arrays:
         pca = (saved.arrays[PREPROCESS + "pca_eigvals"], saved.arrays[PREPROCESS + "pca_eigvecs"])
     return Preprocess(prep["crop_size"], prep["stored_size"], mean=saved.arrays.get(PREPROCESS + "mean"),
                       pca=pca, pca_std=prep["pca_std"], flip=prep["flip"], scale=prep["scale"],
-                      erase=prep.get("erase", 0.0), std=prep.get("std"))
+                      erase=prep.get("erase", 0.0), std=prep.get("std"), padding=prep.get("padding", 0))
 
 
 def restore_training(saved, model, optimizer, schedule):

@@ -102,6 +102,10 @@ def add_recipe_flags(group):
     add("--label-smoothing", type=float, metavar="EPS",
         help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0.1 "
              "small, 0 paper)")
+    add("--crop-padding", type=int, metavar="P",
+        help="store fashion-mnist, cifar10 and builtin images at their crop size with P black "
+             "pixels added on each side, instead of resized to --stored-size: random crops "
+             "shift the image itself by up to P pixels, and the centre crop is the image")
     add("--erase", type=float, default=0.0, metavar="P",
         help="random erasing: blank one random rectangle of a training image with probability P")
     add("--time-budget", type=float, metavar="MINUTES",

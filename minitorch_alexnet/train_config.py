@@ -37,6 +37,8 @@ BUILTIN_RECIPE = dict(SMALL_RECIPE, batch_size=64, lr=0.02, epochs=10)
 # Real images are stored 2 pixels larger than the crop: random crops shift them by up to 1
 # pixel each way (the paper stores 256 for 227, 13%, which on a 28-pixel image would be 4).
 SMALL_RECIPE_CROP_MARGIN = 1
+# Crop padding of the data sets held in memory (fashion-mnist, cifar10): 0, resized instead.
+SMALL_RECIPE_CROP_PADDING = 0
 
 
 @dataclass
@@ -60,6 +62,7 @@ class TrainConfig:
     time_budget: float = None       # minutes: fixes the number of steps (budget.py)
     image_size: int = None          # the network's input side (the crop)
     stored_size: int = None         # the side images are stored at before cropping
+    crop_padding: int = None        # P: in-memory images padded by P pixels, not resized
     width: float = None
     fc_width: float = None          # fc6 and fc7's scale (None: width's)
     init: str = None
@@ -106,8 +109,14 @@ class TrainConfig:
         for name, value in fill.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.crop_padding is None:      # the recipe's, for the real images held in memory
+            in_memory = self.dataset in ("fashion-mnist", "cifar10")
+            self.crop_padding = (SMALL_RECIPE_CROP_PADDING if not paper and in_memory
+                                 and self.stored_size is None else 0)
+        self._check_crop_padding()
         if self.stored_size is None:
-            self.stored_size = (default_stored_size(self.image_size) if paper or builtin
+            self.stored_size = (self.image_size + 2 * self.crop_padding if self.crop_padding
+                                else default_stored_size(self.image_size) if paper or builtin
                                 else self.image_size + 2 * SMALL_RECIPE_CROP_MARGIN)
         if not isinstance(self.val_every, int) or self.val_every < 1:
             raise ValueError(f"--val-every must be a positive number of epochs, got {self.val_every!r}")
@@ -116,6 +125,18 @@ class TrainConfig:
                              f"improving, so it validates every epoch; --val-every "
                              f"{self.val_every} needs another --schedule")
         return self
+
+    def _check_crop_padding(self):
+        if not isinstance(self.crop_padding, int) or self.crop_padding < 0:
+            raise ValueError(f"--crop-padding must be a number of pixels >= 0, got {self.crop_padding!r}")
+        if self.crop_padding and self.dataset == "folder":
+            raise ValueError("--crop-padding pads the data sets held in memory (builtin, "
+                             "fashion-mnist, cifar10); folder images are resized to --stored-size")
+        wanted = self.image_size + 2 * self.crop_padding
+        if self.crop_padding and self.stored_size not in (None, wanted):
+            raise ValueError(f"--crop-padding {self.crop_padding} stores {self.image_size}x"
+                             f"{self.image_size} crops at {wanted}x{wanted}, not --stored-size "
+                             f"{self.stored_size}; give one of the two")
 
     def variant(self):
         """The network's ``architecture.Variant`` (``Variant()``: the paper's AlexNet)."""
@@ -130,7 +151,7 @@ class TrainConfig:
         pixels divided by 255, no flip test)."""
         known = {f.name for f in fields(cls)}
         trained_with = {"fc_width": values.get("width"), "std": False, "flip_test": False,
-                        "ten_crop": False}
+                        "ten_crop": False, "crop_padding": 0}
         values = dict(trained_with, **values)
         return cls(**{k: v for k, v in values.items() if k in known})
 

@@ -105,7 +105,7 @@ class Trainer:
         self.train_set, self.val_set = build_datasets(
             c.dataset, c.data_dir, c.val_dir, seed=c.seed, limit_train=c.limit_train,
             limit_val=c.limit_val, val_fraction=c.val_fraction,
-            image_size=c.stored_size)
+            image_size=c.stored_size, crop_padding=c.crop_padding)
         self.classes = list(self.train_set.classes)
         self.in_channels = image_channels(self.train_set)
         if saved is not None:
@@ -119,7 +119,7 @@ class Trainer:
             mean = None if c.mean == "none" else c.mean
             self.preprocess = Preprocess.from_dataset(
                 self.train_set, c.image_size, c.stored_size, mean=mean, pca=use_pca, flip=c.flip,
-                erase=c.erase, seed=c.seed, num_workers=c.workers, std=c.std)
+                erase=c.erase, seed=c.seed, num_workers=c.workers, std=c.std, padding=c.crop_padding)
         self._make_loaders()
 
     def _make_loaders(self):

@@ -9,7 +9,7 @@ from PIL import Image
 
 from minitorch_alexnet.data import (ArrayDataset, DataLoader, FolderDataset, Preprocess,
                                     builtin, resize_images)
-from minitorch_alexnet.data import loader as loader_module
+from minitorch_alexnet.data import transforms as transforms_module
 from minitorch_alexnet.data.transforms import pca_colour_shifts
 
 from helpers_data import random_preprocess
@@ -156,7 +156,7 @@ def test_loader_resizes_in_memory_images_once(monkeypatch):
         calls.append(len(array))
         return resize_images(array, size)
 
-    monkeypatch.setattr(loader_module, "resize_images", counting_resize)
+    monkeypatch.setattr(transforms_module, "resize_images", counting_resize)   # store_images' resize
     kept = DataLoader(small, 16, seed=0, transform=prep)
     assert kept.batch_path
     first = collect(kept.epoch(0)) + collect(kept.epoch(1))
@@ -169,6 +169,21 @@ def test_loader_resizes_in_memory_images_once(monkeypatch):
     assert tight.stored_images() is None
     assert same(collect(tight.epoch(0)) + collect(tight.epoch(1)), first)
     assert calls == [16, 16, 16, 16, 6] * 2
+
+
+def test_loader_pads_in_memory_images_with_a_padding_preprocess():
+    images, labels = builtin.generate(20, seed=6, size=32)
+    small = ArrayDataset(images, labels, builtin.CLASSES, "builtin 32")
+    prep = Preprocess(32, mean=None, pca=None, padding=2)              # stored at 36
+    loader = DataLoader(small, 8, seed=0, transform=prep, train=False)
+    stored = loader.stored_images()
+    assert stored.shape == (20, 36, 36, 3)
+    assert np.array_equal(stored[:, 2:34, 2:34], images) and not stored[:, :2].any() \
+        and not stored[:, :, -2:].any()
+    # the centre crop of the padded image is the image itself, as the one-image path says
+    x = np.concatenate([x_batch for x_batch, _ in loader.epoch(0)])
+    np.testing.assert_array_equal(x, images.transpose(0, 3, 1, 2) * np.float32(1 / 255))
+    np.testing.assert_array_equal(prep.eval(images[3]), x[3])
 
 
 def png_folder(tmp_path, n):

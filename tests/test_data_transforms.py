@@ -234,3 +234,27 @@ def test_preprocess_from_dataset_and_state():
         Preprocess(24, 20)
     with pytest.raises(ValueError, match="mean image is"):
         Preprocess(8, 8, mean=np.zeros((9, 9, 3)))
+
+
+def test_padding_preprocess_stores_an_image_inside_a_black_border():
+    rng = np.random.default_rng(3)
+    image = rng.integers(1, 256, (8, 8, 3), dtype=np.uint8)
+    prep = Preprocess(8, padding=2)                            # stored at 8 + 2 * 2 = 12
+    assert prep.stored_size == 12
+    stored = prep.store(image)
+    assert stored.shape == (12, 12, 3)
+    assert np.array_equal(stored[2:10, 2:10], image)
+    assert stored.sum() == image.sum()                         # the border is zeros
+    # the centre crop is the image itself; the corner views shift it by 2 pixels
+    np.testing.assert_array_equal(prep.eval(image), image.transpose(2, 0, 1) * np.float32(1 / 255))
+    top_left = prep.eval_ten_crop(image)[0]
+    np.testing.assert_array_equal(top_left[:, 2:, 2:], image[:6, :6].transpose(2, 0, 1) * np.float32(1 / 255))
+    assert not top_left[:, :2].any()
+    # an image of another size is brought to the crop size first, then padded
+    big = rng.integers(0, 256, (20, 16, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(prep.store(big)[2:10, 2:10], to_stored_size(big, 8))
+    np.testing.assert_array_equal(prep.store_images(big[None])[0], prep.store(big))
+    # an image already at the stored size is taken as stored (the in-memory data sets)
+    assert np.array_equal(prep.store(stored), stored)
+    with pytest.raises(ValueError, match="padding 2 needs stored_size = crop_size"):
+        Preprocess(8, 11, padding=2)

@@ -16,6 +16,8 @@ from minitorch_alexnet import evaluate as evaluate_cli
 from minitorch_alexnet import predict as predict_cli
 from minitorch_alexnet import train
 from minitorch_alexnet.backend import cuda_available
+from minitorch_alexnet.data import build_datasets
+from minitorch_alexnet.run_state import load_run_state, preprocess_from_checkpoint
 from minitorch_alexnet.schedule import Schedule
 from minitorch_alexnet.train_config import TrainConfig
 
@@ -158,6 +160,36 @@ def test_cifar10_batches(tmp_path):
         assert "on cifar10: 32 training / 8 validation images, 10 classes" in out
     _, meta = ckpt.load(str(run_dir / "checkpoints" / "last.npz"))
     assert meta["classes"][0] == "airplane" and meta["model"]["in_channels"] == 3
+
+
+def test_crop_padding_pads_the_images_and_evaluate_reads_them_as_training_did(tmp_path):
+    folder = h.write_fashion_mnist(str(tmp_path / "data"), n_train=32, n_test=16)
+    run_dir, out = run_on(tmp_path, "fashion-mnist", folder, "--crop-padding", "2")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["crop_padding"], config["image_size"], config["stored_size"]) == (2, 28, 32)
+    # the stored images: each 28x28 image unresized inside a black border of 2 pixels
+    train_set, val_set = build_datasets("fashion-mnist", folder, image_size=32, crop_padding=2)
+    plain, plain_val = build_datasets("fashion-mnist", folder)
+    for padded, images in ((train_set, plain.images), (val_set, plain_val.images)):
+        assert padded.images.shape == (len(images), 32, 32, 1)
+        np.testing.assert_array_equal(padded.images[:, 2:30, 2:30], images)
+        assert padded.images.sum() == images.sum()                # the border is black
+    saved = load_run_state(str(run_dir))
+    assert preprocess_from_checkpoint(saved).padding == 2
+    final = [l for l in out.splitlines() if l.startswith("final validation accuracy:")][0]
+    status, evaluated, err = run_main(evaluate_cli, [str(run_dir), "--workers", "1"])
+    assert status == 0, err
+    assert f"(accuracy {final.split(': ')[1].split('%')[0]}%)" in evaluated
+
+
+def test_crop_padding_errors_name_the_conflict(tmp_path):
+    for extra, message in ((["--dataset", "folder", "--crop-padding", "2"], "--crop-padding pads "
+                            "the data sets held in memory"),
+                           (["--crop-padding", "2", "--stored-size", "30"], "--crop-padding 2 "
+                            "stores 32x32 crops at 36x36, not --stored-size 30"),
+                           (["--crop-padding", "-1"], "--crop-padding must be a number of pixels")):
+        status, _, err = run_main(train, h.tiny_args(tmp_path / "run", extra=extra))
+        assert status == 2 and message in err, err
 
 
 def test_image_folder_class_subfolders(tmp_path):

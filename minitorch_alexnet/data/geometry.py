@@ -66,6 +66,12 @@ def to_stored_size(image, size):
     return center_crop(resize_shorter_side(image, size), size)
 
 
+def pad_images(images, padding):
+    """(N, H, W, C) images with ``padding`` black (zero) pixels added on every side:
+    (N, H + 2 * padding, W + 2 * padding, C); pixel (y, x) moves to (y + padding, x + padding)."""
+    return np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+
+
 def random_crop_offsets(height, width, size, rng):
     """Draw (top, left) uniformly among the (H - size + 1) * (W - size + 1) valid positions."""
     top = int(rng.integers(0, height - size + 1))

@@ -23,10 +23,10 @@ Two ways to build a batch, with the same result for images already at the stored
 - *whole batch* (``batch_path``), for an in-memory ``ArrayDataset`` with a ``Preprocess``
   (not ten-crop): the batch's images are gathered from ``dataset.images`` and augmented by
   ``Preprocess.train_batch`` / ``eval_batch`` in a few array operations. The images must be at
-  the stored size S: if ``dataset.images`` is not, the loader resizes the whole array once
-  (``resize_images``, as ``dataset_statistics`` does) and keeps it, when the result fits in
+  the stored size S: if ``dataset.images`` is not, the loader stores the whole array once
+  (``Preprocess.store_images``: resized as ``dataset_statistics`` does, or padded) and keeps it, when the result fits in
   ``max_stored_bytes`` (2 GiB by default; CIFAR-10 at 36 x 36 is 194 MB); otherwise it
-  resizes each batch's images on their own. (Pillow, which resizes image by image, rounds
+  stores each batch's images on their own. (Pillow, which resizes image by image, rounds
   some pixels one grey level away from ``resize_images``' vectorised bilinear enlargement.)
 - *image by image*, for everything else (folder data sets decoded from disk, other
   transforms): ``dataset.load``, the transform of each image, ``np.stack``.
@@ -68,7 +68,7 @@ import numpy as np
 
 from .arrays import ArrayDataset
 from .errors import BadImageError, DataError
-from .transforms import Preprocess, resize_images
+from .transforms import Preprocess
 
 # The last word of the augmentation generator's key [seed, epoch, AUGMENTATION_KEY]. It lies
 # above any sample index, so the key never equals a per-sample key [seed, epoch, i].
@@ -193,8 +193,8 @@ class DataLoader:
         return self._build_batch_image_by_image(epoch, indices, draws)
 
     def stored_images(self):
-        """``dataset.images`` at the transform's stored size S: the array itself, or a resized
-        copy made once and kept; None when that copy would exceed ``max_stored_bytes``."""
+        """``dataset.images`` at the transform's stored size S: the array itself, or a stored
+        (resized or padded: ``Preprocess.store_images``) copy made once and kept; None when that copy would exceed ``max_stored_bytes``."""
         images = self.dataset.images
         s = self.transform.stored_size
         if images.shape[1:3] == (s, s):
@@ -203,7 +203,7 @@ class DataLoader:
             n, channels = images.shape[0], images.shape[3]
             if n * s * s * channels * images.itemsize > self.max_stored_bytes:
                 return None
-            self._stored_images = resize_images(images, s)
+            self._stored_images = self.transform.store_images(images)
         return self._stored_images
 
     def _build_whole_batch(self, indices, draws):
@@ -212,7 +212,7 @@ class DataLoader:
         if stored is not None:
             images = stored[indices]                                # (B, S, S, C) uint8
         else:                                     # too big to keep resized: resize this batch
-            images = resize_images(self.dataset.images[indices], self.transform.stored_size)
+            images = self.transform.store_images(self.dataset.images[indices])
         if self.train:
             x = self.transform.train_batch(images, draws.take(indices))
         else:

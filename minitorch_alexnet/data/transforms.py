@@ -46,7 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .erasing import (check_erase_probability, erase_batch, erase_hwc,  # noqa: F401
                       random_erase_boxes)
 from .geometry import (PAPER_CROP_SIZE, PAPER_STORED_SIZE, _upsample_bilinear,  # noqa: F401
-                       center_crop, crop, default_stored_size, hflip, random_crop,
+                       center_crop, crop, default_stored_size, hflip, pad_images, random_crop,
                        random_crop_offsets, random_hflip, resize_images, resize_shorter_side,
                        ten_crop, to_stored_size)
 from .statistics import (compute_mean_image, dataset_statistics, fit_pca_colour,  # noqa: F401
@@ -122,6 +122,10 @@ class Preprocess:
             shift and the flip. With the mean subtracted, 0 is the training set's mean
             there (the mean colour, or the mean image's pixel); without a mean it is black.
             0 (the default): off, and the random draws are those of a run without it.
+        padding: P > 0 stores an image by bringing it to the crop size and adding P black
+            pixels on every side (``--crop-padding``; stored_size must be crop_size + 2 P):
+            random crops then shift the image itself by up to P pixels each way, and the
+            centre crop is the image, unresized. 0: images are resized to the stored size.
 
     One image or a whole batch, with the random choices apart from the arithmetic:
 
@@ -138,11 +142,16 @@ class Preprocess:
     """
 
     def __init__(self, crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1,
-                 flip=True, scale=True, erase=0.0, std=None):
+                 flip=True, scale=True, erase=0.0, std=None, padding=0):
         self.crop_size = int(crop_size)
-        self.stored_size = int(stored_size or default_stored_size(crop_size))
+        self.padding = int(padding)
+        default = self.crop_size + 2 * self.padding if self.padding else default_stored_size(crop_size)
+        self.stored_size = int(stored_size or default)
         if self.stored_size < self.crop_size:
             raise ValueError(f"stored_size {self.stored_size} < crop_size {self.crop_size}")
+        if self.padding < 0 or (self.padding and self.stored_size != self.crop_size + 2 * self.padding):
+            raise ValueError(f"padding {self.padding} needs stored_size = crop_size + 2 * padding "
+                             f"= {self.crop_size + 2 * self.padding}, got {self.stored_size}")
         self.mean = None if mean is None else np.asarray(mean, np.float32)
         if self.mean is not None and self.mean.ndim == 3 and \
                 self.mean.shape[:2] != (self.stored_size, self.stored_size):
@@ -166,13 +175,15 @@ class Preprocess:
     @classmethod
     def from_dataset(cls, dataset, crop_size, stored_size=None, *, mean="image", pca=True,
                      pca_std=0.1, flip=True, scale=True, erase=0.0, max_images=None,
-                     pca_images=2000, seed=0, num_workers=2, std=False):
+                     pca_images=2000, seed=0, num_workers=2, std=False, padding=0):
         """Fit the mean (``"image"``, ``"channel"`` or ``None``), the colour PCA and, with
         ``std=True``, the pixels' standard deviation on a training set, in one pass (see
         ``dataset_statistics``)."""
-        stored = int(stored_size or default_stored_size(crop_size))
+        default = crop_size + 2 * padding if padding else default_stored_size(crop_size)
+        stored = int(stored_size or default)
         if mean is None and not pca and not std:
-            return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale, erase=erase)
+            return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale, erase=erase,
+                       padding=padding)
         stats = dataset_statistics(dataset, stored, max_images=max_images,
                                    pca_images=pca_images if pca else 0, seed=seed,
                                    num_workers=num_workers)
@@ -182,13 +193,29 @@ class Preprocess:
         return cls(crop_size, stored, mean=mean_value,
                    pca=(stats["eigvals"], stats["eigvecs"]) if pca else None,
                    pca_std=pca_std, flip=flip, scale=scale, erase=erase,
-                   std=stats["pixel_std"] if std else None)
+                   std=stats["pixel_std"] if std else None, padding=padding)
 
     def state_dict(self):
         """Plain values and arrays, e.g. to save with a checkpoint; ``Preprocess(**state)``."""
         return {"crop_size": self.crop_size, "stored_size": self.stored_size, "mean": self.mean,
                 "pca": self.pca, "pca_std": self.pca_std, "flip": self.flip, "scale": self.scale,
-                "erase": self.erase, "std": self.std}
+                "erase": self.erase, "std": self.std, "padding": self.padding}
+
+    def store(self, image):
+        """One (H, W, C) image at the stored size S: as it is if it is S x S already (the
+        data sets held in memory are stored up front); else with ``padding`` P brought to the
+        crop size (``to_stored_size``) and padded by P black pixels on every side; without
+        padding, resized to S (``to_stored_size``)."""
+        if self.padding and image.shape[:2] != (self.stored_size, self.stored_size):
+            return pad_images(to_stored_size(image, self.crop_size)[None], self.padding)[0]
+        return to_stored_size(image, self.stored_size)
+
+    def store_images(self, images):
+        """``store`` on every image of an (N, H, W, C) uint8 array (vectorised for square
+        images that grow: ``resize_images``)."""
+        if self.padding and images.shape[1:3] != (self.stored_size, self.stored_size):
+            return pad_images(resize_images(images, self.crop_size), self.padding)
+        return resize_images(images, self.stored_size)
 
     def _finish(self, patch, top, left):
         """Subtract the mean (cropped at the same window), scale, HWC -> CHW float32."""
@@ -211,7 +238,7 @@ class Preprocess:
         (None or height 0: no erasing)."""
         if pca_a is not None and self.pca is None:
             raise ValueError("augment got colour-shift a_i but this Preprocess has no PCA")
-        stored = to_stored_size(image, self.stored_size)
+        stored = self.store(image)
         patch = self._finish(crop(stored, top, left, self.crop_size), top, left)
         if pca_a is not None:
             patch += 255.0 * pca_colour_shifts(*self.pca, np.asarray(pca_a)[None, :])[0]
@@ -234,7 +261,7 @@ class Preprocess:
 
     def eval(self, image):
         """The centre crop of one image -> float32 (C, c, c)."""
-        stored = to_stored_size(image, self.stored_size)
+        stored = self.store(image)
         offset = (self.stored_size - self.crop_size) // 2
         return self._to_chw(self._finish(crop(stored, offset, offset, self.crop_size),
                                          offset, offset))
@@ -340,7 +367,7 @@ class Preprocess:
 
     def eval_ten_crop(self, image):
         """The ten test views of one image -> float32 (10, C, c, c), in ``ten_crop``'s order."""
-        stored = to_stored_size(image, self.stored_size).astype(np.float32)
+        stored = self.store(image).astype(np.float32)
         if self.mean is not None:
             stored = stored - self.mean               # whole-image mean, then crop: same thing
         views = ten_crop(stored, self.crop_size)
