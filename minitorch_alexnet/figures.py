@@ -214,7 +214,8 @@ def neighbour_datasets(saved, args, stored_size):
     val_dir = config["val_dir"] if same else None
     train_set, val_set = build_datasets(dataset, data_dir, val_dir, seed=config["seed"],
                                         limit_train=args.limit_train, limit_val=args.limit_val,
-                                        val_fraction=config["val_fraction"], image_size=stored_size)
+                                        val_fraction=config["val_fraction"], image_size=stored_size,
+                                        crop_padding=config.get("crop_padding") or 0)
     check_same_classes(saved, list(train_set.classes), f"the {dataset} data set"
                        + (f" in {val_dir or data_dir}" if (val_dir or data_dir) else ""))
     return dataset, train_set, val_set
