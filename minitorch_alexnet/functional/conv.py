@@ -155,7 +155,7 @@ def responses(w_g, cols, chunk_shape, layout, b_g=None):
 
     For the rows layout the product is computed as its transpose, Y_g.T = rows @ W_g.T, one
     row per pixel: the same sums of the same products. With Fg (32 to 96 filters) far fewer
-    than the pixels (thousands per chunk), BLAS runs it this way round 1.2 to 1.5x faster
+    than the pixels (thousands per chunk), BLAS runs it this way round 1.1 to 1.5x faster
     (conv2..conv5's shapes on one core), and the reordering to (m, Fg, OH, OW) is a copy of
     the small output only."""
     m, out_h, out_w = chunk_shape
