@@ -37,7 +37,9 @@ BUILTIN_RECIPE = dict(SMALL_RECIPE, batch_size=64, lr=0.02, epochs=10)
 # Real images are stored 2 pixels larger than the crop: random crops shift them by up to 1
 # pixel each way (the paper stores 256 for 227, 13%, which on a 28-pixel image would be 4).
 SMALL_RECIPE_CROP_MARGIN = 1
-# Crop padding of the data sets held in memory (fashion-mnist, cifar10): 0, resized instead.
+# Crop padding of the data sets held in memory (fashion-mnist, cifar10): none, they are resized
+# as above (--crop-padding 2, padded from 28 to 32 instead, gave the same 10-view accuracy in
+# 30 minutes: README).
 SMALL_RECIPE_CROP_PADDING = 0
 
 
