@@ -102,7 +102,7 @@ def add_recipe_flags(group):
     add("--label-smoothing", type=float, metavar="EPS",
         help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0.1 "
              "small, 0 paper)")
-    add("--crop-padding", type=int, metavar="P",
+    add("--crop-padding", type=int, default=0, metavar="P",
         help="store fashion-mnist, cifar10 and builtin images at their crop size with P black "
              "pixels added on each side, instead of resized to --stored-size: random crops "
              "shift the image itself by up to P pixels, and the centre crop is the image")

@@ -8,8 +8,11 @@ PAPER_STORED_SIZE = 256
 PAPER_CROP_SIZE = 227
 
 
-def default_stored_size(crop_size):
-    """The stored size that keeps the paper's 256 : 227 ratio: 227 -> 256, 32 -> 36, 28 -> 32."""
+def default_stored_size(crop_size, padding=0):
+    """The stored size that keeps the paper's 256 : 227 ratio: 227 -> 256, 32 -> 36, 28 -> 32;
+    with ``padding`` P, the crop inside its border: crop_size + 2 P."""
+    if padding:
+        return crop_size + 2 * padding
     return int(round(crop_size * PAPER_STORED_SIZE / PAPER_CROP_SIZE))
 
 

@@ -24,8 +24,8 @@ Two ways to build a batch, with the same result for images already at the stored
   (not ten-crop): the batch's images are gathered from ``dataset.images`` and augmented by
   ``Preprocess.train_batch`` / ``eval_batch`` in a few array operations. The images must be at
   the stored size S: if ``dataset.images`` is not, the loader stores the whole array once
-  (``Preprocess.store_images``: resized as ``dataset_statistics`` does, or padded) and keeps it, when the result fits in
-  ``max_stored_bytes`` (2 GiB by default; CIFAR-10 at 36 x 36 is 194 MB); otherwise it
+  (``Preprocess.store_images``: resized as ``dataset_statistics`` does, or padded) and keeps
+  it, when the result fits in ``max_stored_bytes`` (2 GiB by default; CIFAR-10 at 36 x 36 is 194 MB); otherwise it
   stores each batch's images on their own. (Pillow, which resizes image by image, rounds
   some pixels one grey level away from ``resize_images``' vectorised bilinear enlargement.)
 - *image by image*, for everything else (folder data sets decoded from disk, other
@@ -194,7 +194,8 @@ class DataLoader:
 
     def stored_images(self):
         """``dataset.images`` at the transform's stored size S: the array itself, or a stored
-        (resized or padded: ``Preprocess.store_images``) copy made once and kept; None when that copy would exceed ``max_stored_bytes``."""
+        (resized or padded: ``Preprocess.store_images``) copy made once and kept; None when
+        that copy would exceed ``max_stored_bytes``."""
         images = self.dataset.images
         s = self.transform.stored_size
         if images.shape[1:3] == (s, s):
@@ -211,7 +212,7 @@ class DataLoader:
         stored = self.stored_images()
         if stored is not None:
             images = stored[indices]                                # (B, S, S, C) uint8
-        else:                                     # too big to keep resized: resize this batch
+        else:                                     # too big to keep stored: store this batch
             images = self.transform.store_images(self.dataset.images[indices])
         if self.train:
             x = self.transform.train_batch(images, draws.take(indices))

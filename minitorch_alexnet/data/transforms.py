@@ -145,8 +145,7 @@ class Preprocess:
                  flip=True, scale=True, erase=0.0, std=None, padding=0):
         self.crop_size = int(crop_size)
         self.padding = int(padding)
-        default = self.crop_size + 2 * self.padding if self.padding else default_stored_size(crop_size)
-        self.stored_size = int(stored_size or default)
+        self.stored_size = int(stored_size or default_stored_size(self.crop_size, self.padding))
         if self.stored_size < self.crop_size:
             raise ValueError(f"stored_size {self.stored_size} < crop_size {self.crop_size}")
         if self.padding < 0 or (self.padding and self.stored_size != self.crop_size + 2 * self.padding):
@@ -179,8 +178,7 @@ class Preprocess:
         """Fit the mean (``"image"``, ``"channel"`` or ``None``), the colour PCA and, with
         ``std=True``, the pixels' standard deviation on a training set, in one pass (see
         ``dataset_statistics``)."""
-        default = crop_size + 2 * padding if padding else default_stored_size(crop_size)
-        stored = int(stored_size or default)
+        stored = int(stored_size or default_stored_size(crop_size, padding))
         if mean is None and not pca and not std:
             return cls(crop_size, stored, pca_std=pca_std, flip=flip, scale=scale, erase=erase,
                        padding=padding)
