@@ -111,8 +111,8 @@ class TrainConfig:
                 setattr(self, name, value)
         self._check_crop_padding()
         if self.stored_size is None:
-            self.stored_size = (self.image_size + 2 * self.crop_padding if self.crop_padding
-                                else default_stored_size(self.image_size) if paper or builtin
+            self.stored_size = (default_stored_size(self.image_size, self.crop_padding)
+                                if self.crop_padding or paper or builtin
                                 else self.image_size + 2 * SMALL_RECIPE_CROP_MARGIN)
         if not isinstance(self.val_every, int) or self.val_every < 1:
             raise ValueError(f"--val-every must be a positive number of epochs, got {self.val_every!r}")

@@ -36,8 +36,9 @@ list of names), ``__len__`` and ``load(index) -> (image, label)``: image a uint8
 - ``Preprocess(crop_size, stored_size=None, *, mean=None, pca=None, pca_std=0.1, flip=True,
   scale=True, erase=0.0, std=None, padding=0)`` and ``Preprocess.from_dataset(dataset,
   crop_size, ...)``, with ``store(image)``, ``store_images(images)``, ``train(image, rng)``,
-  ``augment(image, top, left, mirror, pca_a=None)``, ``eval(image)``, ``eval_ten_crop(image)``, and for whole batches ``draw(n, rng) -> AugmentationDraws``,
-  ``train_batch(images, draws)``, ``eval_batch(images)``;
+  ``augment(image, top, left, mirror, pca_a=None)``, ``eval(image)``, ``eval_ten_crop(image)``,
+  and for whole batches ``draw(n, rng) -> AugmentationDraws``, ``train_batch(images, draws)``,
+  ``eval_batch(images)``;
   ``pca_colour_shifts(eigvals, eigvecs, a) -> (n, C)``
 - ``DataLoader(dataset, batch_size, *, shuffle=None, seed=0, transform=None, train=True,
   ten_crop=False, num_workers=2, drop_last=False, prefetch=2, max_bad_fraction=0.01,

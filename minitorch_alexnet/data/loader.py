@@ -25,8 +25,8 @@ Two ways to build a batch, with the same result for images already at the stored
   ``Preprocess.train_batch`` / ``eval_batch`` in a few array operations. The images must be at
   the stored size S: if ``dataset.images`` is not, the loader stores the whole array once
   (``Preprocess.store_images``: resized as ``dataset_statistics`` does, or padded) and keeps
-  it, when the result fits in ``max_stored_bytes`` (2 GiB by default; CIFAR-10 at 36 x 36 is 194 MB); otherwise it
-  stores each batch's images on their own. (Pillow, which resizes image by image, rounds
+  it, when the result fits in ``max_stored_bytes`` (2 GiB by default; CIFAR-10 at 36 x 36 is
+  194 MB); otherwise it stores each batch's images on their own. (Pillow, which resizes image by image, rounds
   some pixels one grey level away from ``resize_images``' vectorised bilinear enlargement.)
 - *image by image*, for everything else (folder data sets decoded from disk, other
   transforms): ``dataset.load``, the transform of each image, ``np.stack``.
