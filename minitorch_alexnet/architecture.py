@@ -49,6 +49,7 @@ class FC:
     units: int          # both columns together (fc8: the classes)
     bias: float         # initial bias (1 in fc6 and fc7)
     dropout: bool = False
+    dropout_p: float = DROPOUT_P    # the probability of dropping a unit, when dropout is on
     last: bool = False  # fc8: no ReLU, not split into columns, lives on the first device
     sees: str = "both"  # every fully connected layer reads both columns
     activation: str = "relu"
@@ -127,6 +128,7 @@ class Variant:
     pool        "3/2" (overlapping), or "2/2": windows side by side; on a side of 2m + 1
                 pixels both give m outputs, so the layers after see the same shapes
     dropout     False: fc6 and fc7 without dropout (section 4.2)
+    dropout_p   the probability that dropout zeroes a unit of fc6 or fc7 (the paper's 0.5)
     columns     2, or 1: one column holding half of the kernels of conv1-conv4, all of conv5's
                 and the fully connected layers', none of them grouped: the "one-GPU net" the
                 paper compares the two-column net with (section 6 and its footnote: the last
@@ -136,6 +138,7 @@ class Variant:
     lrn: bool = True
     pool: str = "3/2"
     dropout: bool = True
+    dropout_p: float = DROPOUT_P
     columns: int = COLUMNS
 
     def __post_init__(self):
@@ -143,6 +146,9 @@ class Variant:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.pool not in POOLINGS:
             raise ValueError(f"pool must be one of {sorted(POOLINGS)}, got {self.pool!r}")
+        if not 0.0 <= self.dropout_p < 1.0:
+            raise ValueError(f"dropout_p is the probability of dropping a unit, in [0, 1), "
+                             f"got {self.dropout_p!r}")
         if self.columns not in (1, COLUMNS):
             raise ValueError(f"columns must be 1 or {COLUMNS}, got {self.columns!r}")
 
@@ -158,7 +164,7 @@ class Variant:
                                 pool_stride=stride, activation=self.activation, columns=self.columns)
             else:
                 layer = replace(layer, dropout=layer.dropout and self.dropout,
-                                activation=self.activation, columns=self.columns)
+                                dropout_p=self.dropout_p, activation=self.activation, columns=self.columns)
             rewritten.append(layer)
         return rewritten
 
@@ -166,7 +172,9 @@ class Variant:
         """What differs from AlexNet, in words ("AlexNet" for ``Variant()``)."""
         changes = [self.activation != "relu" and f"{self.activation} units",
                    not self.lrn and "no LRN", self.pool != "3/2" and f"{self.pool} pooling",
-                   not self.dropout and "no dropout", self.columns == 1 and "one column"]
+                   not self.dropout and "no dropout",
+                   self.dropout and self.dropout_p != DROPOUT_P and f"dropout {self.dropout_p:g}",
+                   self.columns == 1 and "one column"]
         return ", ".join(c for c in changes if c) or "AlexNet"
 
 
@@ -242,7 +250,7 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
             if not layer.last:
                 add(f"{layer.activation}{number}", layer.activation, shape, layer)
             if layer.dropout:
-                add(f"dropout{number}", "dropout", shape, layer, p=DROPOUT_P, groups=layer.columns)
+                add(f"dropout{number}", "dropout", shape, layer, p=layer.dropout_p, groups=layer.columns)
     add("softmax-xent", "loss", (), None)
     return plan
 

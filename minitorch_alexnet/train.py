@@ -23,7 +23,7 @@ import os
 import sys
 import traceback
 
-from .architecture import ACTIVATIONS, POOLINGS
+from .architecture import ACTIVATIONS, DROPOUT_P, POOLINGS
 from .backend import check_device, keep_freed_memory
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError, WriteError
@@ -67,6 +67,9 @@ def add_network_flags(group):
     add("--pool", choices=sorted(POOLINGS), default="3/2",
         help="max-pooling size/stride: 3/2 overlapping (the paper's), 2/2 not overlapping")
     add("--no-dropout", dest="dropout", action="store_false", help="no dropout in fc6 and fc7")
+    add("--dropout", dest="dropout_p", type=float, default=DROPOUT_P, metavar="P",
+        help=f"the probability that dropout zeroes a unit of fc6 or fc7 (default: {DROPOUT_P}, "
+             "the paper's)")
     add("--one-column", action="store_true",
         help="one column with half the kernels of conv1-4 instead of the paper's two columns")
     add("--dtype", choices=["float32", "float64"], default="float32",

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 
-from .architecture import COLUMNS, Variant
+from .architecture import COLUMNS, DROPOUT_P, Variant
 from .data import default_stored_size
 
 
@@ -70,6 +70,7 @@ class TrainConfig:
     lrn: bool = True                # choices that --activation tanh, --no-lrn, --pool 2/2,
     pool: str = "3/2"               # --no-dropout and --one-column undo, one at a time, as
     dropout: bool = True            # the paper's comparisons do (python -m
+    dropout_p: float = DROPOUT_P    # (the drop probability of fc6 and fc7 is free to tune)
     one_column: bool = False        # minitorch_alexnet.experiments runs them)
     dtype: str = "float32"          # the model's floats: float32, or float64 to check results
     seed: int = 0
@@ -137,7 +138,7 @@ class TrainConfig:
     def variant(self):
         """The network's ``architecture.Variant`` (``Variant()``: the paper's AlexNet)."""
         return Variant(activation=self.activation, lrn=self.lrn, pool=self.pool,
-                       dropout=self.dropout, columns=1 if self.one_column else COLUMNS)
+                       dropout=self.dropout, dropout_p=self.dropout_p, columns=1 if self.one_column else COLUMNS)
 
     @classmethod
     def from_dict(cls, values):

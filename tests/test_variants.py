@@ -120,7 +120,9 @@ def test_one_column_halves_conv1_to_conv4_and_groups_nothing():
 
 
 @pytest.mark.parametrize("bad, match", [({"activation": "sigmoid"}, "activation"),
-                                        ({"pool": "4/4"}, "pool"), ({"columns": 3}, "columns")])
+                                        ({"pool": "4/4"}, "pool"), ({"columns": 3}, "columns"),
+                                        ({"dropout_p": 1.0}, "dropout_p"),
+                                        ({"dropout_p": -0.1}, "dropout_p")])
 def test_unknown_variant_settings_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         Variant(**bad)
@@ -148,6 +150,27 @@ def test_variant_flags_train_save_and_reload(tmp_path):
     kinds = {s.kind for s in model.plan}
     assert "tanh" in kinds and "relu" not in kinds and "lrn" not in kinds and "dropout" not in kinds
     assert os.path.exists(run_dir / "curves.png")
+
+
+def test_dropout_rate_flag_reaches_every_dropout_and_survives_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_main(h.tiny_args(run_dir, extra=["--dropout", "0.25", "--checkpoint-minutes",
+                                                  "0"])) == 0
+    model = load_model(load_run_state(str(run_dir)))
+    assert model.variant == Variant(dropout_p=0.25)
+    assert model.variant.describe() == "dropout 0.25"
+    dropouts = [m for m in model._modules() if type(m).__name__ == "Dropout"]
+    assert len(dropouts) == 2 and all(m.p == 0.25 for m in dropouts)
+    # fc6's units after dropout in training (its input is the same as in evaluation): of
+    # those the ReLU lets through, about a quarter zeroed, the others scaled by 1/(1 - 0.25)
+    x = np.random.default_rng(4).standard_normal((200, 3, 32, 32)).astype(np.float32)
+    fc6_train = model.forward(x, dropout_keys=np.arange(200), until="fc6")
+    fc6_eval = model.forward(x, train=False, until="fc6")
+    alive = fc6_eval > 0
+    kept = fc6_train[alive] != 0
+    np.testing.assert_allclose(fc6_train[alive][kept], fc6_eval[alive][kept] / 0.75, rtol=1e-5)
+    dropped = 1 - np.mean(kept)
+    assert 0.2 < dropped < 0.3, dropped
 
 
 def test_one_column_with_two_devices_is_refused(tmp_path, capsys):
