@@ -23,16 +23,19 @@ groups=2 is AlexNet's two columns on one device: filters 0..F/2-1 see only chann
 
 Speed on the CPU. ``cols`` repeats every input pixel KH*KW times: for conv2 at batch 32 it is
 224 MB. Writing it to memory and reading it back costs more than the arithmetic, so the CPU
-works on a few images at a time (``images_per_chunk``): a chunk's cols (a few MB) stays in the
-processor's cache between the unfolding and the matrix product that reads it. The chunks' cols
-are kept for the backward pass while a layer's total stays under KEEP_COLS_BYTES; above that
-the cache keeps only x and backward unfolds each chunk again. Kept cols are fresh memory, and
-the first write to fresh memory costs a page fault per page: for conv2 (224 MB at batch 32)
-that costs about as much as unfolding twice into one workspace reused chunk after chunk, whose
-pages are mapped and mostly in cache, and holds 224 MB less. Since the columns of cols are
-(image, pixel) pairs, the images of a chunk are a block of columns and each product splits by
-chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T. The GPU computes the whole batch
-as one chunk and keeps its cols for backward.
+works on a few images at a time (``images_per_chunk``): a chunk's cols (about CHUNK_BYTES)
+stays in the processor's cache between the unfolding and the matrix product that reads it.
+Since the columns of cols are (image, pixel) pairs, the images of a chunk are a block of
+columns and each product splits by chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T.
+The CPU unfolds each chunk into one workspace, reused chunk after chunk, in forward and again
+in backward, instead of keeping every chunk's cols for backward: kept cols (35 MB for the small
+preset's conv2 at batch 64) go out to memory and come back, while unfolding again reads the
+layer's input, KH*KW times smaller, into a workspace that is already in cache. Only a layer whose
+cols fit in one chunk (KEEP_COLS_BYTES) keeps them. Measured on the 2-core machine (small
+preset, batch 64 per process, `mpiexec -n 2`, rounds interleaved): a training step took
+104 ms with 2 MB chunks unfolded again against 116 ms with 8 MB chunks kept (one process
+alone: 99 against 108); two processes share one 32 MB cache, so smaller chunks gain most
+there. The GPU computes the whole batch as one chunk and keeps its cols for backward.
 
 Which unfolding (``unfold_layout``). The GPU always runs ``im2col`` (kernels/im2col.cu). The
 CPU picks, per layer, the layout that NumPy copies in longer contiguous runs (see im2col.py):
@@ -58,8 +61,8 @@ from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
 from ._parallel import one_block_per_worker, run_blocks
 
-CHUNK_BYTES = 8 * 2**20        # about the size of cols for one chunk of images on the CPU
-KEEP_COLS_BYTES = 128 * 2**20  # keep a layer's cols for backward up to this size (else unfold again)
+CHUNK_BYTES = 2 * 2**20        # about the size of cols for one chunk of images on the CPU
+KEEP_COLS_BYTES = CHUNK_BYTES  # keep a layer's cols for backward up to this size (else unfold again)
 
 
 # ---- the memory plan: how the products are laid out and split, never what they compute ----------
