@@ -1,12 +1,18 @@
 """``--time-budget MINUTES``: size a run to the time it may take.
 
 The run trains its first steps with the rate its warm-up gives (the cosine decay waits for T,
-``schedule.py``), times them from step MEASURE_FROM on, for at least MIN_MEASURED steps and
-MEASURE_SECONDS (at most MEASURE_SHARE of the budget), and then fixes T, the number of steps
-of the whole run, so that it ends within the budget. A longer window averages more of what
-changes a step's time in the first minute (the loader's threads filling their queue, fresh
-memory pages, other programs): timed over 30 steps only (3 to 6 seconds), the estimate was
-off by 10 to 25% on a busy two-core machine. From then on the run is a run of T steps like
+``schedule.py``), lets WARM_SECONDS pass (at most WARM_SHARE of the budget) and MEASURE_FROM
+steps, times the steps after them for at least MIN_MEASURED steps and MEASURE_SECONDS (at most
+MEASURE_SHARE of the budget), and then fixes T, the number of steps of the whole run, so that
+it ends within the budget. A longer window averages more of what changes a step's time (the
+loader's threads filling their queue, other programs): timed over 30 steps only (3 to 6
+seconds), the estimate was off by 10 to 25% on a busy two-core machine. The wait before it
+leaves out the first half minute, when steps are slower than for the rest of the run: on
+Linux, NumPy asks for huge memory pages, and the kernel gathers a process's memory into them
+in the background over its first tens of seconds. Measured on the 2-core machine, the
+30-minute recipe's steps took 122-143 ms (medians of 50) over the first 300 steps (about 40
+s), and 103-113 ms from then on; timed from step 5, the budget planned 10% fewer steps than
+the run had time for. From then on the run is a run of T steps like
 any other: the schedule decays over exactly T steps, T is saved in every checkpoint, and a
 resumed run keeps it, so that it ends with the same weights as one that was never stopped. The clock is read
 once; two runs of one budget on machines of different speed differ in T, and in nothing else.
@@ -28,7 +34,9 @@ batch_size * EVAL_COST.
 """
 import math
 
-MEASURE_FROM = 5          # steps before the timing starts (they warm up caches and threads)
+MEASURE_FROM = 5          # steps before the timing starts (they warm up caches and threads),
+WARM_SECONDS = 30.0       # and seconds (huge pages, see above),
+WARM_SHARE = 0.025        # unless that is more than this share of the budget
 MIN_MEASURED = 30         # steps timed at least,
 MEASURE_SECONDS = 60.0    # and seconds timed at least,
 MEASURE_SHARE = 0.05      # unless that is more than this share of the budget
@@ -60,15 +68,16 @@ def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, step
 
 
 class TimeBudget:
-    """Times the steps from step MEASURE_FROM (or from the first step after a resume) until
-    ``window`` seconds and MIN_MEASURED steps have passed, then gives the run's length in
-    steps. ``spent``: seconds of the run before this process started it (a resume);
+    """Times the steps from the first one that ends at least ``warm_up`` seconds after this
+    process started and after step MEASURE_FROM (any step of a resumed run) until ``window``
+    seconds and MIN_MEASURED steps have passed, then gives the run's length in steps. ``spent``: seconds of the run before this process started it (a resume);
     ``final_passes``: validation passes of the final report; ``val_every``: --val-every."""
 
     def __init__(self, minutes, started, clock, spent=0.0, final_passes=1, val_every=1):
         self.seconds = 60.0 * minutes
         self.final_passes, self.val_every = final_passes, val_every
         self.window = min(MEASURE_SECONDS, MEASURE_SHARE * self.seconds)
+        self.warm_up = min(WARM_SECONDS, WARM_SHARE * self.seconds)
         self.started, self.clock, self.spent = started, clock, spent
         self.mark = self.mark_step = None
         self.report = ""
@@ -84,8 +93,9 @@ class TimeBudget:
     def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):
         """Call after every step until it returns T (an int); None while still measuring."""
         if self.mark is None:
-            if steps_done >= MEASURE_FROM:
-                self.mark, self.mark_step = self.clock(), steps_done
+            now = self.clock()
+            if steps_done >= MEASURE_FROM and now - self.started >= self.warm_up:
+                self.mark, self.mark_step = now, steps_done
             return None
         now = self.clock()
         if steps_done - self.mark_step < MIN_MEASURED or now - self.mark < self.window:

@@ -89,12 +89,14 @@ def test_rates_before_the_length_is_fixed_do_not_depend_on_it():
     assert fresh.decay_start == 35
 
 
-@pytest.mark.parametrize("minutes, step_seconds, fixed_after", [
-    (30, 0.125, 480),   # 30 minutes: 60 s of 0.125 s steps
-    (30, 5.0, 30),      # 30 minutes: at least 30 steps even when they take 150 s
-    (2, 0.125, 48),     # 2 minutes: 5% of them, 6 s
+@pytest.mark.parametrize("minutes, step_seconds, timed_from, fixed_after", [
+    (30, 0.125, 240, 480),   # 30 minutes: 30 s of warm-up, then 60 s of 0.125 s steps
+    (30, 5.0, 6, 30),        # 30 minutes: at least 30 steps even when they take 150 s
+    (2, 0.125, 24, 48),      # 2 minutes: 2.5% of them (3 s) of warm-up, 5% (6 s) timed
+    (30, 10.0, MEASURE_FROM, 30),   # steps of 10 s: the warm-up is over, not the 5 steps
 ])
-def test_the_budget_times_a_minute_or_a_share_of_it_and_30_steps(minutes, step_seconds, fixed_after):
+def test_the_budget_times_a_minute_or_a_share_of_it_and_30_steps(minutes, step_seconds,
+                                                                 timed_from, fixed_after):
     now = [0.0]
     budget = TimeBudget(minutes, started=0.0, clock=lambda: now[0])
     answers = []
@@ -103,8 +105,8 @@ def test_the_budget_times_a_minute_or_a_share_of_it_and_30_steps(minutes, step_s
         answers.append(budget.after_step(steps_done, 100, 0, 16))
         if answers[-1] is not None:
             break
-    # answers[k] came after step k + 1: T after step MEASURE_FROM + fixed_after, None before
-    assert len(answers) == MEASURE_FROM + fixed_after and answers[-1] is not None
+    # answers[k] came after step k + 1: T after step timed_from + fixed_after, None before
+    assert len(answers) == timed_from + fixed_after and answers[-1] is not None
     assert all(a is None for a in answers[:-1])
     assert f"over {fixed_after} steps" in budget.report
 
