@@ -25,7 +25,7 @@ import numpy as np
 GEMM_SHAPE = (4096, 4096, 1024)       # (M, K, N) of the reference product A (M, K) @ B (K, N)
 COPY_BYTES = 256 * 2**20              # the reference copy: 256 MiB of float32, far beyond any cache
 COPY_REPEAT = 5                       # copies timed at the start and again at the end (medians)
-PROBE_BYTES = 7 * 2**20               # about one chunk of conv2's unfolded columns
+PROBE_BYTES = 7 * 2**20               # beyond one core's cache: several conv2 chunks
 CORES_APART = 4.0                     # probe ratio above which two cores do not share a cache
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
