@@ -3,27 +3,30 @@
 The run trains its first steps with the rate its warm-up gives (the cosine decay waits for T,
 ``schedule.py``), lets WARM_SECONDS pass (at most WARM_SHARE of the budget) and MEASURE_FROM
 steps, times the steps after them for at least MIN_MEASURED steps and MEASURE_SECONDS (at most
-MEASURE_SHARE of the budget), and then fixes T, the number of steps of the whole run, so that
-it ends within the budget. A longer window averages more of what changes a step's time (the
+MEASURE_SHARE of the budget), and then fixes T, the number of steps of the whole run, so that it
+ends within the budget. A longer window averages more of what changes a step's time (the
 loader's threads filling their queue, other programs): timed over 30 steps only (3 to 6
 seconds), the estimate was off by 10 to 25% on a busy two-core machine. The wait before it
-leaves out the first half minute, when steps are slower than for the rest of the run: on
-Linux, NumPy asks for huge memory pages, and the kernel gathers a process's memory into them
-in the background over its first tens of seconds. Measured on the 2-core machine, the
-30-minute recipe's steps took 122-143 ms (medians of 50) over the first 300 steps (about 40
-s), and 103-113 ms from then on; timed from step 5, the budget planned 10% fewer steps than
-the run had time for. From then on the run is a run of T steps like
-any other: the schedule decays over exactly T steps, T is saved in every checkpoint, and a
-resumed run keeps it, so that it ends with the same weights as one that was never stopped. The clock is read
-once; two runs of one budget on machines of different speed differ in T, and in nothing else.
-(A run stopped before T is fixed measures again after its resume; T depends on the clock, so
-such a run cannot be bit-exact anyway.)
+leaves out the first half minute, when steps are slower than for the rest of the run: on Linux,
+NumPy asks for huge memory pages, and the kernel gathers a process's memory into them in the
+background over its first tens of seconds. Measured on the 2-core machine, the 30-minute
+recipe's steps took 122-143 ms (medians of 50) over the first 300 steps (about 40 s), and
+103-113 ms from then on; timed from step 5, the budget planned 10% fewer steps than the run had
+time for. The steps timed after that may still be faster than the run's average on a shared
+machine, whose speed drifts by 10% from minute to minute: the steps are planned to end MARGIN of
+the budget early (90 s of 30 minutes). Timed at 112 ms per step, the recipe's epochs then ran at
+115-127 ms, and without the margin the 30 minutes became 33. From then on the run is a run of T
+steps like any other: the schedule decays over exactly T steps, T is saved in every checkpoint,
+and a resumed run keeps it, so that it ends with the same weights as one that was never stopped.
+The clock is read once; two runs of one budget on machines of different speed differ in T, and
+in nothing else. (A run stopped before T is fixed measures again after its resume; T depends on
+the clock, so such a run cannot be bit-exact anyway.)
 
 What the budget must hold, with t the measured seconds per step, S steps per epoch, v the
 seconds of one validation pass, and e the seconds already spent (reading the data, the mean
 image and colour PCA, the steps measured, n of them)::
 
-    e + (T - n) * t + (ceil(ceil(T / S) / N) + f) * v  <=  budget
+    e + (T - n) * t + (ceil(ceil(T / S) / N) + f) * v  <=  (1 - MARGIN) * budget
 
 (ceil(T / S) epochs, the last possibly short; a validation after every N-th of them
 (--val-every N) and after the last, ceil(epochs / N) in all; and the final report's f passes:
@@ -40,6 +43,7 @@ WARM_SHARE = 0.025        # unless that is more than this share of the budget
 MIN_MEASURED = 30         # steps timed at least,
 MEASURE_SECONDS = 60.0    # and seconds timed at least,
 MEASURE_SHARE = 0.05      # unless that is more than this share of the budget
+MARGIN = 0.05             # plan to end this share of the budget early (see below)
 EVAL_COST = 0.4
 
 
@@ -70,8 +74,9 @@ def steps_within(budget_seconds, elapsed_seconds, steps_done, step_seconds, step
 class TimeBudget:
     """Times the steps from the first one that ends at least ``warm_up`` seconds after this
     process started and after step MEASURE_FROM (any step of a resumed run) until ``window``
-    seconds and MIN_MEASURED steps have passed, then gives the run's length in steps. ``spent``: seconds of the run before this process started it (a resume);
-    ``final_passes``: validation passes of the final report; ``val_every``: --val-every."""
+    seconds and MIN_MEASURED steps have passed, then gives the run's length in steps.
+    ``spent``: seconds of the run before this process started it (a resume); ``final_passes``:
+    validation passes of the final report; ``val_every``: --val-every."""
 
     def __init__(self, minutes, started, clock, spent=0.0, final_passes=1, val_every=1):
         self.seconds = 60.0 * minutes
@@ -102,9 +107,9 @@ class TimeBudget:
             return None
         step = (now - self.mark) / (steps_done - self.mark_step)
         elapsed = self.spent + now - self.started
-        total = steps_within(self.seconds, elapsed, steps_done, step, steps_per_epoch,
-                             validation_seconds(step, val_images, batch_size), self.final_passes,
-                             self.val_every)
+        val_seconds = validation_seconds(step, val_images, batch_size)
+        total = steps_within((1 - MARGIN) * self.seconds, elapsed, steps_done, step,
+                             steps_per_epoch, val_seconds, self.final_passes, self.val_every)
         self.report = (f"time budget {self.seconds / 60:g} min: {1000 * step:.0f} ms per step "
                        f"over {steps_done - self.mark_step} steps, {elapsed:.0f} s spent: "
                        f"{total} steps ({total / steps_per_epoch:.2f} epochs) in all")

@@ -113,8 +113,8 @@ def add_recipe_flags(group):
         help="random erasing: blank one random rectangle of a training image with probability P")
     add("--time-budget", type=float, metavar="MINUTES",
         help="size the run to MINUTES of wall time: the number of steps is fixed from the "
-             "time of its steps after the first half minute, and the schedule ends with it "
-             "(replaces --epochs)")
+             "time of its steps after the first half minute, to end 5%% early, and the "
+             "schedule ends with it (replaces --epochs)")
 
 
 def build_parser():
