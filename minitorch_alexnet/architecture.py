@@ -164,7 +164,8 @@ class Variant:
                                 pool_stride=stride, activation=self.activation, columns=self.columns)
             else:
                 layer = replace(layer, dropout=layer.dropout and self.dropout,
-                                dropout_p=self.dropout_p, activation=self.activation, columns=self.columns)
+                                dropout_p=self.dropout_p, activation=self.activation,
+                                columns=self.columns)
             rewritten.append(layer)
         return rewritten
 
@@ -250,7 +251,8 @@ def layer_plan(layers, batch=1, in_channels=None, input_size=None):
             if not layer.last:
                 add(f"{layer.activation}{number}", layer.activation, shape, layer)
             if layer.dropout:
-                add(f"dropout{number}", "dropout", shape, layer, p=layer.dropout_p, groups=layer.columns)
+                add(f"dropout{number}", "dropout", shape, layer, p=layer.dropout_p,
+                    groups=layer.columns)
     add("softmax-xent", "loss", (), None)
     return plan
 

@@ -97,12 +97,11 @@ class TimeBudget:
 
     def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):
         """Call after every step until it returns T (an int); None while still measuring."""
+        now = self.clock()
         if self.mark is None:
-            now = self.clock()
             if steps_done >= MEASURE_FROM and now - self.started >= self.warm_up:
                 self.mark, self.mark_step = now, steps_done
             return None
-        now = self.clock()
         if steps_done - self.mark_step < MIN_MEASURED or now - self.mark < self.window:
             return None
         step = (now - self.mark) / (steps_done - self.mark_step)

@@ -138,7 +138,8 @@ class TrainConfig:
     def variant(self):
         """The network's ``architecture.Variant`` (``Variant()``: the paper's AlexNet)."""
         return Variant(activation=self.activation, lrn=self.lrn, pool=self.pool,
-                       dropout=self.dropout, dropout_p=self.dropout_p, columns=1 if self.one_column else COLUMNS)
+                       dropout=self.dropout, dropout_p=self.dropout_p,
+                       columns=1 if self.one_column else COLUMNS)
 
     @classmethod
     def from_dict(cls, values):
