@@ -15,12 +15,13 @@ recipe's steps took 122-143 ms (medians of 50) over the first 300 steps (about 4
 time for. The steps timed after that may still be faster than the run's average on a shared
 machine, whose speed drifts by 10% from minute to minute: the steps are planned to end MARGIN of
 the budget early (90 s of 30 minutes). Timed at 112 ms per step, the recipe's epochs then ran at
-115-127 ms, and without the margin the 30 minutes became 33. From then on the run is a run of T
-steps like any other: the schedule decays over exactly T steps, T is saved in every checkpoint,
-and a resumed run keeps it, so that it ends with the same weights as one that was never stopped.
-The clock is read once; two runs of one budget on machines of different speed differ in T, and
-in nothing else. (A run stopped before T is fixed measures again after its resume; T depends on
-the clock, so such a run cannot be bit-exact anyway.)
+115-127 ms and took 31 min 4 s of its 30; with the margin, two seeds took 29 min 15 s and 29 min
+32 s. From then on the run is a run of T steps like any other: the schedule decays over exactly
+T steps, T is saved in every checkpoint, and a resumed run keeps it, so that it ends with the
+same weights as one that was never stopped. The clock is read once; two runs of one budget on
+machines of different speed differ in T, and in nothing else. (A run stopped before T is fixed
+measures again after its resume; T depends on the clock, so such a run cannot be bit-exact
+anyway.)
 
 What the budget must hold, with t the measured seconds per step, S steps per epoch, v the
 seconds of one validation pass, and e the seconds already spent (reading the data, the mean
@@ -43,7 +44,7 @@ WARM_SHARE = 0.025        # unless that is more than this share of the budget
 MIN_MEASURED = 30         # steps timed at least,
 MEASURE_SECONDS = 60.0    # and seconds timed at least,
 MEASURE_SHARE = 0.05      # unless that is more than this share of the budget
-MARGIN = 0.05             # plan to end this share of the budget early (see below)
+MARGIN = 0.05             # plan to end this share of the budget early (module docstring)
 EVAL_COST = 0.4
 
 
