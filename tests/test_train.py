@@ -230,11 +230,11 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
     assert status == 0, err
     config = json.loads((run_dir / "config.json").read_text())
     assert {k: config[k] for k in ("width", "fc_width", "std", "batch_size", "lr", "warmup",
-                                   "label_smoothing", "flip_test", "ten_crop", "image_size",
-                                   "stored_size")} == {
+                                   "label_smoothing", "weight_decay", "flip_test", "ten_crop",
+                                   "image_size", "stored_size")} == {
         "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 128, "lr": 0.08, "warmup": 0.5,
-        "label_smoothing": 0.1, "flip_test": True, "ten_crop": True, "image_size": crop,
-        "stored_size": crop + 2}
+        "label_smoothing": 0.1, "weight_decay": 2.5e-4, "flip_test": True, "ten_crop": True,
+        "image_size": crop, "stored_size": crop + 2}
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
 
 
@@ -242,11 +242,12 @@ def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
     builtin = TrainConfig().resolved()
     assert (builtin.width, builtin.fc_width, builtin.std, builtin.warmup, builtin.label_smoothing,
             builtin.flip_test, builtin.ten_crop) == (0.5, 2.0, True, 0.5, 0.1, True, True)
-    assert (builtin.batch_size, builtin.lr, builtin.epochs, builtin.stored_size) == (64, 0.02, 10, 36)
+    assert (builtin.batch_size, builtin.lr, builtin.epochs, builtin.stored_size,
+            builtin.weight_decay) == (64, 0.02, 10, 36, 5e-4)
     paper = TrainConfig(preset="paper", dataset="folder").resolved()
     assert (paper.width, paper.fc_width, paper.batch_size, paper.lr, paper.warmup, paper.std,
-            paper.flip_test, paper.ten_crop, paper.stored_size) == \
-        (1.0, None, 128, 0.01, 0.0, False, False, False, 256)
+            paper.flip_test, paper.ten_crop, paper.stored_size, paper.weight_decay) == \
+        (1.0, None, 128, 0.01, 0.0, False, False, False, 256, 5e-4)
     # a flag given wins over the recipe
     given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36, std=False).resolved()
     assert (given.width, given.lr, given.stored_size, given.batch_size, given.std) == \
