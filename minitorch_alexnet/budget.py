@@ -31,7 +31,8 @@ image and colour PCA, the steps measured, n of them)::
 
 (ceil(T / S) epochs, the last possibly short; a validation after every N-th of them
 (--val-every N) and after the last, ceil(epochs / N) in all; and the final report's f passes:
-one, two more with the mirror images, ten more with the ten views). v is not
+one of the centre crops, two with their mirror images, ten with the ten views, which hold the
+centre crop and its mirror: ``reporting.final_report``). v is not
 measured (that would cost a pass): a validation image costs about a third of a training image
 (forward only, against forward and backward: ``EVAL_COST``), so v = t * val_images /
 batch_size * EVAL_COST.
@@ -91,9 +92,10 @@ class TimeBudget:
     @classmethod
     def for_config(cls, config, started, clock, spent=0.0):
         """The budget of a run's ``TrainConfig``: its minutes, and the passes of its final
-        report (the centre crops, then 2 views with --flip-test, 10 with --ten-crop)."""
-        return cls(config.time_budget, started, clock, spent,
-                   final_passes=1 + 2 * bool(config.flip_test) + 10 * bool(config.ten_crop),
+        report, one pass over every view it scores: 10 with --ten-crop, else 2 with
+        --flip-test (the crop and its mirror image), else 1."""
+        views = 10 if config.ten_crop else 2 if config.flip_test else 1
+        return cls(config.time_budget, started, clock, spent, final_passes=views,
                    val_every=config.val_every)
 
     def after_step(self, steps_done, steps_per_epoch, val_images, batch_size):

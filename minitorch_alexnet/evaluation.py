@@ -1,7 +1,8 @@
 """Evaluation: top-1 and top-5 error, the ten-view average, the confusion matrix.
 
 The trainer validates with ``evaluate`` after every epoch (centre crops) and once more at the
-end (also over the ten views with ``--ten-crop``, over two with ``--flip-test``);
+end with ``evaluate_views`` (the centre crops, and from the same pass the ten views with
+``--ten-crop``, the centre and its mirror image with ``--flip-test``);
 ``python -m minitorch_alexnet.evaluate`` runs the same function on a saved run and draws its
 confusion matrix.
 
@@ -18,6 +19,7 @@ from .backend import device_context, to_device, to_numpy
 from .data import DataLoader
 
 VIEWS = 10
+CENTRE = 4         # the centre crop's index among the ten views (data.ten_crop's order)
 
 
 def top_k_errors(logits, labels, ks=(1, 5)):
@@ -54,45 +56,88 @@ def evaluate(model, loader, device, ten_crop=False, confusion=False, comm=None, 
     ``mirror`` (centre crops) each crop's softmax is averaged with its mirror image's.
     ``comm``: the loader holds this process's part of the set; the sums are summed over the
     processes (not with ``confusion``)."""
-    total_loss, top1, top5, count = 0.0, 0, 0, 0
-    matrix = np.zeros((model.num_classes, model.num_classes), np.int64) if confusion else None
+    mirror = mirror and not ten_crop                   # (the ten views hold the mirror images)
+    every_view = range(VIEWS if ten_crop else 1 + mirror)
+    return evaluate_views(model, loader, device, {"all": every_view}, mirror=mirror,
+                          confusion=confusion, comm=comm)["all"]
+
+
+def evaluate_views(model, loader, device, view_sets, mirror=False, confusion=False, comm=None):
+    """Several test-time averages from one pass over ``loader``: each view of each image goes
+    through the network once, and every named set of views is scored as ``evaluate`` scores
+    its views. ``view_sets`` maps a name to view indices: of a ten-view loader 0-3 the
+    corners, ``CENTRE`` the centre crop, 5-9 the same five mirrored; of centre crops with
+    ``mirror`` 0 the crop and 1 its mirror image. Returns name -> ``evaluate``'s dict.
+
+    The final report needs the centre crop, the centre with its mirror and all ten: the first
+    two are views of the third, so one pass of ten views gives all three (ten passes over the
+    set instead of thirteen)."""
+    sums = {name: {"loss": 0.0, "top1": 0, "top5": 0} for name in view_sets}
+    matrices = {name: np.zeros((model.num_classes, model.num_classes), np.int64)
+                for name in view_sets} if confusion else None
+    count = 0
     with device_context(device):
         for x, labels in loader.epoch(0):
-            wrong1, wrong5, loss, scores = evaluate_batch(model, x, labels, device, ten_crop,
-                                                          mirror)
-            total_loss += loss * len(labels)
-            top1, top5, count = top1 + wrong1, top5 + wrong5, count + len(labels)
-            if confusion:
-                np.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
-    if comm is not None:
-        total_loss, *counts = comm.sum_numbers([total_loss, top1, top5, count])
-        top1, top5, count = (int(n) for n in counts)
-    if count == 0:
-        raise ValueError("the evaluation set is empty")
-    result = {"loss": total_loss / count, "top1_error": top1 / count, "top5_error": top5 / count,
-              "count": count}
-    if confusion:
-        result["confusion"] = matrix
-    return result
+            logits = view_logits(model, x, device, mirror)
+            for name, views in view_sets.items():
+                wrong1, wrong5, loss, scores = score_views(logits[:, list(views)], labels)
+                total = sums[name]
+                total["loss"] += loss * len(labels)
+                total["top1"], total["top5"] = total["top1"] + wrong1, total["top5"] + wrong5
+                if confusion:
+                    np.add.at(matrices[name], (labels, scores.argmax(axis=1)), 1)
+            count += len(labels)
+    results = {}
+    for name, total in sums.items():
+        loss, top1, top5, images = total["loss"], total["top1"], total["top5"], count
+        if comm is not None:
+            loss, *counts = comm.sum_numbers([loss, top1, top5, images])
+            top1, top5, images = (int(n) for n in counts)
+        if images == 0:
+            raise ValueError("the evaluation set is empty")
+        results[name] = {"loss": loss / images, "top1_error": top1 / images,
+                         "top5_error": top5 / images, "count": images}
+        if confusion:
+            results[name]["confusion"] = matrices[name]
+    return results
+
+
+def view_logits(model, x, device, mirror=False):
+    """The logits of every view of a batch as a (batch, views, classes) NumPy array. ``x``:
+    (B, C, H, W) crops, one view each, or two with ``mirror`` (the crop, then the crop with
+    its columns reversed); or (B, views, C, H, W), the ten views of each image."""
+    x = x.astype(model.dtype, copy=False)          # the loader's float32, or the model's float64
+    if mirror:
+        # x (B, C, H, W) -> (B, 2, C, H, W): each crop, then the crop with its columns reversed
+        x = np.stack([x, x[..., ::-1]], axis=1)
+    if x.ndim == 4:
+        x = x[:, None]                             # one view per image
+    b, views = x.shape[:2]
+    logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
+    return to_numpy(logits).reshape(b, views, -1)
+
+
+def score_views(logits, labels):
+    """One batch scored over the views in ``logits`` (batch, views, classes): (top-1 misses,
+    top-5 misses, mean loss, scores) with the scores a (batch, classes) array whose largest
+    entry per row is the prediction. One view: the scores are its logits, the loss the softmax
+    cross-entropy. Several: their softmax outputs are averaged, the scores are the log of the
+    average and the loss is minus the log of its entry for the label."""
+    labels = to_numpy(labels)
+    if logits.shape[1] == 1:
+        scores = logits[:, 0]
+        loss = float(F.softmax_cross_entropy(scores, labels)[0])
+    else:
+        b = logits.shape[0]
+        probabilities = F.softmax(logits.reshape(-1, logits.shape[2])).reshape(logits.shape).mean(axis=1)
+        loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
+        scores = np.log(probabilities + 1e-12)
+    wrong1, wrong5 = top_k_errors(scores, labels)
+    return wrong1, wrong5, loss, scores
 
 
 def evaluate_batch(model, x, labels, device, ten_crop, mirror=False):
     """One batch: (top-1 misses, top-5 misses, mean loss, scores) with the scores a
     (batch, classes) NumPy array whose largest entry per row is the prediction (the logits,
     or with several views the log of their mean softmax)."""
-    x = x.astype(model.dtype, copy=False)          # the loader's float32, or the model's float64
-    if mirror and not ten_crop:                    # (the ten views hold the mirror images already)
-        # x (B, C, H, W) -> (B, 2, C, H, W): each crop, then the crop with its columns reversed
-        x = np.stack([x, x[..., ::-1]], axis=1)
-    if x.ndim == 5:                                # x (B, views, C, H, W): average the views
-        b, views = x.shape[:2]
-        logits = model.forward(to_device(x.reshape(b * views, *x.shape[2:]), device), train=False)
-        probabilities = to_numpy(F.softmax(logits)).reshape(b, views, -1).mean(axis=1)
-        loss = float(-np.mean(np.log(probabilities[np.arange(b), labels] + 1e-12)))
-        scores = np.log(probabilities + 1e-12)
-    else:
-        logits = model.forward(to_device(x, device), train=False)
-        loss = float(F.softmax_cross_entropy(logits, to_device(labels, device))[0])
-        scores = to_numpy(logits)
-    wrong1, wrong5 = top_k_errors(scores, labels)
-    return wrong1, wrong5, loss, scores
+    return score_views(view_logits(model, x, device, mirror and not ten_crop), labels)

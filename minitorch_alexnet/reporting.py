@@ -1,6 +1,6 @@
 """What a run tells its user: the metrics.jsonl row of an epoch, its printed line, and the
 final validation (``trainer.py`` calls these with itself)."""
-from .evaluation import evaluate, evaluation_loader
+from .evaluation import CENTRE, VIEWS, evaluate, evaluate_views, evaluation_loader
 
 
 def epoch_metrics(trainer, validation, bad_image_count):
@@ -46,26 +46,35 @@ def log_epoch(trainer, row, bad_images):
 
 
 def final_report(trainer):
-    """Validation with the final weights (and the 10-view average with --ten-crop, the
-    centre crop's with its mirror image with --flip-test)."""
-    result = evaluate(trainer.model, trainer.val_loader, trainer.device, comm=trainer.comm)
-    lines = [f"final validation accuracy: {100 * (1 - result['top1_error']):.2f}% top-1, "
-             f"{100 * (1 - result['top5_error']):.2f}% top-5 ({result['count']} images, centre crop)"]
+    """Validation with the final weights: the centre crop, with --ten-crop the 10-view
+    average, with --flip-test the centre crop's with its mirror image. The centre crop and its
+    mirror are two of the ten views, so with --ten-crop one pass of ten views scores all three
+    (``evaluate_views``); otherwise one pass of the centre crops, with their mirror images
+    alongside for --flip-test."""
     c = trainer.config
     if c.ten_crop:
-        ten = evaluation_loader(trainer.val_set, trainer.preprocess, c.batch_size, ten_crop=True,
-                                workers=c.workers, seed=c.seed, part=trainer.part)
-        r10 = evaluate(trainer.model, ten, trainer.device, ten_crop=True, comm=trainer.comm)
-        lines.append(f"final validation accuracy with 10 views: {100 * (1 - r10['top1_error']):.2f}% "
-                     f"top-1, {100 * (1 - r10['top5_error']):.2f}% top-5")
-        result["ten_crop"] = r10
+        loader = evaluation_loader(trainer.val_set, trainer.preprocess, c.batch_size, ten_crop=True,
+                                   workers=c.workers, seed=c.seed, part=trainer.part)
+        view_sets = {"centre": [CENTRE], "ten_crop": range(VIEWS)}
+        mirror_views = [CENTRE, CENTRE + VIEWS // 2]    # the centre crop's mirror is 5 views on
+    else:
+        loader, view_sets, mirror_views = trainer.val_loader, {"centre": [0]}, [0, 1]
     if c.flip_test:
-        both = evaluate(trainer.model, trainer.val_loader, trainer.device, comm=trainer.comm,
-                        mirror=True)
-        lines.append(f"final validation accuracy with the mirror images: "
-                     f"{100 * (1 - both['top1_error']):.2f}% top-1, "
-                     f"{100 * (1 - both['top5_error']):.2f}% top-5 (2 views)")
-        result["flip_test"] = both
-    for line in lines:
-        trainer.log(line)
+        view_sets["flip_test"] = mirror_views
+    scores = evaluate_views(trainer.model, loader, trainer.device, view_sets,
+                            mirror=c.flip_test and not c.ten_crop, comm=trainer.comm)
+    result = scores.pop("centre")
+    result.update(scores)
+    trainer.log(f"final validation accuracy: {_accuracies(result)} ({result['count']} images, "
+                f"centre crop)")
+    if c.ten_crop:
+        trainer.log(f"final validation accuracy with 10 views: {_accuracies(result['ten_crop'])}")
+    if c.flip_test:
+        trainer.log(f"final validation accuracy with the mirror images: "
+                    f"{_accuracies(result['flip_test'])} (2 views)")
     return result
+
+
+def _accuracies(result):
+    return (f"{100 * (1 - result['top1_error']):.2f}% top-1, "
+            f"{100 * (1 - result['top5_error']):.2f}% top-5")
