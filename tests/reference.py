@@ -56,6 +56,24 @@ def conv2d(x, w, b, stride=1, pad=0, groups=1):
     return y
 
 
+def conv2d_input_gradient(dy, w, x_shape, stride=1, pad=0, groups=1):
+    """dx of ``conv2d``: every product w[f, c, i, j] * x_pad[n, g*Cg + c, r*stride + i,
+    s*stride + j] of output (r, s) sends w[f, c, i, j] * dy[n, f, r, s] back to that input
+    pixel; pixels of the padding are dropped at the end."""
+    n_images, channels, h, width = x_shape
+    filters, channels_per_group, kh, kw = w.shape
+    filters_per_group = filters // groups
+    dx_pad = np.zeros((n_images, channels, h + 2 * pad, width + 2 * pad), dtype=dy.dtype)
+    for n in range(n_images):
+        for f in range(filters):
+            first = (f // filters_per_group) * channels_per_group
+            for r in range(dy.shape[2]):
+                for s in range(dy.shape[3]):
+                    dx_pad[n, first:first + channels_per_group,
+                           r * stride:r * stride + kh, s * stride:s * stride + kw] += w[f] * dy[n, f, r, s]
+    return dx_pad[:, :, pad:pad + h, pad:pad + width]
+
+
 def linear(x, w, b):
     """y[n, o] = b[o] + sum_i x[n, i] * w[o, i], with x flattened to (N, in)."""
     x = x.reshape(x.shape[0], -1)

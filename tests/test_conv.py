@@ -234,6 +234,38 @@ def test_alexnet_configuration_gradients(name, n, c, h, f, k, stride, pad, group
     ref.assert_gradients_pass(results)
 
 
+def stride_one(case):
+    """``case`` with stride 1, a square kernel and pad <= KH-1: where dx may be computed as a
+    convolution of dy."""
+    kernel = min(case["kh"], case["kw"])
+    return dict(case, stride=1, kh=kernel, kw=kernel, pad=min(case["pad"], kernel - 1))
+
+
+@pytest.mark.parametrize("method", ["fold", "convolution"])
+@given(case=conv_cases().map(stride_one))
+def test_both_ways_to_dx_match_the_naive_loop(case, method):
+    # backward's dx by folding dcols back (col2im / row2im) or, for stride 1, by convolving dy
+    # with the rotated kernel: each equals the loop that sends every product's gradient home
+    x, w, b = make_inputs(case)
+    with mock.patch.object(conv_module, "dx_method", lambda *args: method):
+        y, cache = F.conv2d_forward(x, w, b, **options(case))
+        dy = np.random.default_rng(case["seed"] + 2).standard_normal(y.shape)
+        dx, _, _ = F.conv2d_backward(dy, cache)
+    ref.assert_close(dx, ref.conv2d_input_gradient(dy, w, x.shape, **options(case)))
+
+
+def test_dx_method_convolves_where_stride_is_one_and_dy_has_few_channels():
+    x = np.zeros((2, 8, 9, 9))
+    # conv4, conv5: 3x3 pad 1, stride 1, Fg <= Cg
+    assert conv_module.dx_method(x, np.zeros((8, 4, 3, 3)), 2, 1, 1) == "convolution"
+    assert conv_module.dx_method(x, np.zeros((6, 8, 3, 3)), 1, 1, 1) == "convolution"
+    assert conv_module.dx_method(x, np.zeros((8, 8, 5, 5)), 1, 1, 2) == "convolution"
+    assert conv_module.dx_method(x, np.zeros((16, 4, 5, 5)), 2, 1, 2) == "fold"      # Fg > Cg
+    assert conv_module.dx_method(x, np.zeros((8, 8, 11, 11)), 1, 4, 0) == "fold"     # stride 4
+    assert conv_module.dx_method(x, np.zeros((8, 8, 3, 3)), 1, 1, 3) == "fold"       # pad > KH-1
+    assert conv_module.dx_method(x, np.zeros((8, 8, 3, 5)), 1, 1, 1) == "fold"       # not square
+
+
 # --- dtypes and no writes into arguments ---------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -46,6 +46,25 @@ K ordered (i, j, c), so the weights are flattened in that order too and ``cols =
 view) goes into the same products; in backward, dcols is computed as its transpose
 dY_g.T @ W_g, which is the (pixel, K) layout that ``row2im`` reads.
 
+dx as a convolution (CPU, stride 1). With stride 1, output pixel (oh, ow) reads x_pad at
+(oh + i, ow + j), so input pixel (p, q) of x_pad collects w[f, c, i, j] * dy[n, f, p - i, q - j]
+over every offset whose output exists. Pad dy with KH - 1 zero rows and KW - 1 zero columns on
+each side (the outputs that do not exist) and turn the kernel by 180 degrees, i' = KH-1-i and
+j' = KW-1-j: then dy[p - i, q - j] is dy_pad'[p + i', q + j'] and::
+
+    dx_pad[n, c, p, q] = sum_{f in group(c), i', j'} w[f, c', KH-1-i', KW-1-j'] * dy_pad'[n, f, p + i', q + j']
+
+a stride-1 convolution of dy with the rotated kernel, channels and filters swapped. dx is
+dx_pad without its ``pad`` border, so dy is padded by KH-1-pad only (needs pad <= KH-1; the
+output then has OH + KH - 1 - 2*pad = H rows). It is computed like the forward pass, im2row of
+dy's chunk times one (KH*KW*Fg, Cg) matrix, instead of ``drows = dY_g.T @ W_g`` and row2im:
+the same products summed in another order. Unfolding dy copies KH*KW*Fg values per pixel where
+row2im adds KH*KW*Cg, so ``dx_method`` picks it where a group has no more filters than
+channels (Fg <= Cg: conv4 and conv5 of every preset). Measured on one core, conv2d_backward
+with dx took 0.78 to 0.97 of the time by folding on conv4 and conv5 (the Fashion-MNIST
+recipe's, the small and the paper preset's shapes); on conv2 and conv3 (Fg = 1.5 or 2 Cg) it
+was as fast or slower.
+
 The memory plan in one place. Every choice above that depends on the device or the sizes
 (the layout, images per chunk, keeping cols or not, the workspace, where the bias is added) is
 made by ``plan_convolution``, which returns a ``ConvPlan``. ``conv2d_forward`` and
@@ -78,15 +97,18 @@ class ConvPlan(NamedTuple):
                     chunk, in forward and again in backward; None when they are kept
     bias_per_chunk: add b to each chunk's product while it is in cache (CPU); else once after
                     all chunks, by the bias_add kernel (GPU)
+    dx_method:      "fold" (dcols = W_g.T @ dY_g, then col2im or row2im) or "convolution"
+                    (stride 1 on the CPU: dy convolved with the rotated kernel)
     """
     layout: str
     chunk: int
     keep_cols: bool
     workspace: Optional[object]
     bias_per_chunk: bool
+    dx_method: str = "fold"
 
 
-def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None):
+def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None, stride=1, pad=0):
     """The ``ConvPlan`` of convolving x (N, C, H, W) with w (F, C/groups, KH, KW) into
     (N, F, OH, OW). ``keep_cols`` is None in forward (keep the cols unless all of them exceed
     KEEP_COLS_BYTES) and, in backward, whether forward kept them."""
@@ -101,7 +123,8 @@ def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None):
     if not keep_cols:                                  # one group's cols of one chunk
         workspace = get_array_module(x).empty(k * chunk * out_h * out_w, dtype=x.dtype)
     return ConvPlan(layout=unfold_layout(x, c_per_group, out_w), chunk=chunk,
-                    keep_cols=keep_cols, workspace=workspace, bias_per_chunk=not on_gpu)
+                    keep_cols=keep_cols, workspace=workspace, bias_per_chunk=not on_gpu,
+                    dx_method=dx_method(x, w, groups, stride, pad))
 
 
 def images_per_chunk(x, rows, out_h, out_w):
@@ -120,6 +143,16 @@ def unfold_layout(x, c_per_group, out_w):
     if is_cuda(x) or c_per_group < out_w:
         return "cols"
     return "rows"
+
+
+def dx_method(x, w, groups, stride, pad):
+    """How backward computes dx (module docstring): ``"convolution"`` on the CPU for stride 1,
+    square kernels, pad <= KH-1 and no more filters than channels per group; else ``"fold"``."""
+    f, c_per_group, kh, kw = w.shape
+    if (is_cuda(x) or stride != 1 or kh != kw or pad > kh - 1
+            or f // groups > c_per_group):
+        return "fold"
+    return "convolution"
 
 
 def weight_matrices(w, groups, layout):
@@ -187,6 +220,30 @@ def fold(dy_g, w_g, chunk_shape, kh, kw, stride, pad, layout):
     return col2im(dcols, chunk_shape, kh, kw, stride, pad)
 
 
+def rotated_weight_matrices(w, groups):
+    """The matrices of dx's convolution (stride 1), one (KH*KW*Fg, Cg) per group:
+    row (i'*KW + j')*Fg + f, im2row's order for dy's Fg channels, column c holds
+    w[f, c, KH-1-i', KW-1-j'], the kernel turned by 180 degrees."""
+    f, c_per_group, kh, kw = w.shape
+    rotated = w[:, :, ::-1, ::-1].reshape(groups, f // groups, c_per_group, kh, kw)
+    # (groups, Fg, Cg, KH, KW) -> (groups, KH, KW, Fg, Cg) -> (groups, KH*KW*Fg, Cg)
+    by_rows = get_array_module(w).ascontiguousarray(rotated.transpose(0, 3, 4, 1, 2))
+    return by_rows.reshape(groups, kh * kw * (f // groups), c_per_group)
+
+
+def convolve_back(dy_chunk, w_rotated_g, kh, pad, workspace):
+    """dx of one chunk and group for stride 1: dy_chunk (m, Fg, OH, OW), padded by KH-1-pad,
+    convolved with the rotated kernel (module docstring) -> (m, Cg, H, W), a view. dy's rows
+    are unfolded into the start of ``workspace``, a flat array reused chunk after chunk."""
+    m, _, out_h, out_w = dy_chunk.shape
+    c_per_group = w_rotated_g.shape[1]
+    h, width = out_h + kh - 1 - 2 * pad, out_w + kh - 1 - 2 * pad
+    rows = im2row(dy_chunk, kh, kh, 1, kh - 1 - pad,            # (m*H*W, KH*KW*Fg)
+                  out=workspace[:m * h * width * w_rotated_g.shape[0]])
+    dx_t = matmul(rows, w_rotated_g)                          # (m*H*W, Cg), a row per pixel
+    return dx_t.reshape(m, h, width, c_per_group).transpose(0, 3, 1, 2)
+
+
 def add_bias(y, b):
     """y[n, f] += b[f] for every image n and pixel, in place on y (N, F, OH, OW). The
     convolution itself adds b to each chunk's product while it is in cache; this is the same
@@ -251,7 +308,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, groups=1):
     n, f = x.shape[0], w.shape[0]
     c_per_group, kh, kw = w.shape[1:]
     f_per_group = f // groups
-    plan = plan_convolution(x, w, groups, out_h, out_w)
+    plan = plan_convolution(x, w, groups, out_h, out_w, stride=stride, pad=pad)
     w_rows = weight_matrices(w, groups, plan.layout)   # W_g, one (Fg, K) matrix per group
     b_rows = b.reshape(groups, f_per_group)            # b_g, one (Fg,) vector per group
     y = get_array_module(x).empty((n, f, out_h, out_w), dtype=x.dtype)
@@ -288,8 +345,13 @@ def conv2d_backward(dy, cache, input_grad=True):
     check_same_device(dy=dy, w=w)
     xp = get_array_module(dy)
     f_per_group = f // groups
-    plan = plan_convolution(x, w, groups, out_h, out_w, keep_cols=cache.cols is not None)
+    plan = plan_convolution(x, w, groups, out_h, out_w, keep_cols=cache.cols is not None,
+                            stride=stride, pad=pad)
     w_rows = weight_matrices(w, groups, plan.layout)
+    by_convolution = input_grad and plan.dx_method == "convolution"
+    if by_convolution:        # the rotated kernels, and room for one chunk of dy's rows
+        w_rotated = rotated_weight_matrices(w, groups)
+        dy_workspace = xp.empty(plan.chunk * h * width * w_rotated.shape[1], dtype=w.dtype)
     # dW_g is accumulated transposed, as cols @ dY_g.T (K, Fg): with the long sum over
     # images*pixels as the inner dimension, BLAS runs this way round much faster than dY_g @ cols.T.
     dw_t = xp.zeros((groups, c_per_group * kh * kw, f_per_group), dtype=w.dtype)
@@ -309,7 +371,11 @@ def conv2d_backward(dy, cache, input_grad=True):
             else:                                                          # unfold again
                 cols = unfold(x[images, channels], kh, kw, stride, pad, plan.layout, plan.workspace)
             dw_t[g] += matmul(cols, dy_g.T)                                # dW_g.T += cols @ dY_g.T
-            if input_grad:
+            if by_convolution:
+                filters = slice(g * f_per_group, (g + 1) * f_per_group)
+                dx[images, channels] = convolve_back(dy[images, filters], w_rotated[g], kh, pad,
+                                                     dy_workspace)
+            elif input_grad:
                 dx[images, channels] = fold(dy_g, w_rows[g], (m, c_per_group, h, width),
                                             kh, kw, stride, pad, plan.layout)
     dw = weights_from_matrices(dw_t, w.shape, plan.layout)
