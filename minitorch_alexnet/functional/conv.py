@@ -66,10 +66,11 @@ recipe's, the small and the paper preset's shapes); on conv2 and conv3 (Fg = 1.5
 was as fast or slower.
 
 The memory plan in one place. Every choice above that depends on the device or the sizes
-(the layout, images per chunk, keeping cols or not, the workspace, where the bias is added) is
-made by ``plan_convolution``, which returns a ``ConvPlan``. ``conv2d_forward`` and
-``conv2d_backward`` are the formulas above with one plan lookup each; every plan gives the same
-numbers, bit for bit.
+(the layout, images per chunk, keeping cols or not, the workspace, where the bias is added, how
+dx is computed) is made by ``plan_convolution``, which returns a ``ConvPlan``.
+``conv2d_forward`` and ``conv2d_backward`` are the formulas above with one plan lookup each.
+The chunks, keeping the cols or unfolding again, and the workspace give the same numbers bit
+for bit; the layout and the dx method add the same products in another order.
 """
 from typing import NamedTuple, Optional
 
