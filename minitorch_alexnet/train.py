@@ -136,9 +136,9 @@ def build_parser():
     add("--data-dir", help="where the data set is (fashion-mnist default: /usr/share/datasets/fashion-mnist)")
     add("--val-dir", help="a separate validation folder/set; default: the test split, or a seeded hold-out")
     add("--epochs", type=int, help="epochs to train (default: 10 builtin, 20 other small, 90 paper)")
-    add("--batch-size", type=int, help="images per SGD step (default: 64 builtin, 128 other small "
-                                       "and paper)")
-    add("--lr", type=float, help="initial learning rate (default: 0.02 builtin, 0.08 other "
+    add("--batch-size", type=int, help="images per SGD step (default: 64 builtin, 256 other small, "
+                                       "128 paper)")
+    add("--lr", type=float, help="initial learning rate (default: 0.02 builtin, 0.16 other "
                                  "small, 0.01 paper)")
     add("--momentum", type=float, default=0.9, help="SGD momentum")
     add("--weight-decay", type=float, help="weight decay of the paper's rule (default: 2.5e-4 "

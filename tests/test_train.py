@@ -232,7 +232,7 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
     assert {k: config[k] for k in ("width", "fc_width", "std", "batch_size", "lr", "warmup",
                                    "label_smoothing", "weight_decay", "flip_test", "ten_crop",
                                    "image_size", "stored_size")} == {
-        "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 128, "lr": 0.08, "warmup": 0.5,
+        "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 256, "lr": 0.16, "warmup": 0.5,
         "label_smoothing": 0.1, "weight_decay": 2.5e-4, "flip_test": True, "ten_crop": True,
         "image_size": crop, "stored_size": crop + 2}
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
@@ -251,7 +251,7 @@ def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
     # a flag given wins over the recipe
     given = TrainConfig(dataset="cifar10", width=1.0, lr=0.01, stored_size=36, std=False).resolved()
     assert (given.width, given.lr, given.stored_size, given.batch_size, given.std) == \
-        (1.0, 0.01, 36, 128, False)
+        (1.0, 0.01, 36, 256, False)
 
 
 def test_a_checkpoint_from_before_the_recipe_resumes_as_it_trained():
