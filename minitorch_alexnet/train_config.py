@@ -33,7 +33,7 @@ SMALL_RECIPE = {"width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 256, "
                 "warmup": 0.5, "label_smoothing": 0.1, "weight_decay": 2.5e-4, "epochs": 20,
                 "flip_test": True, "ten_crop": True}
 # The built-in pictures (5,000, generated: ``data/builtin.py``) with a gentler start: at batch
-# 128 an epoch is 39 steps (at the recipe's 256, 19), too few for the warm-up to carry lr 0.08
+# 128 an epoch is 39 steps (at the recipe's 256, about 20), too few for the warm-up to carry lr 0.08
 # (one seed in three never left chance level); at batch 64 and lr 0.02 for 10 epochs, seeds 0,
 # 1 and 2 reach 99.8-100% in about 2 minutes (with the paper's weight decay, measured so).
 BUILTIN_RECIPE = dict(SMALL_RECIPE, batch_size=64, lr=0.02, epochs=10, weight_decay=5e-4)
