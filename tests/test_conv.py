@@ -160,6 +160,7 @@ def test_unfold_layout_picks_the_longer_copies():
 
 
 def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
+    monkeypatch.setenv("MINITORCH_THREADS", "1")               # the one-thread sizes
     x, w = np.zeros((5, 4, 9, 9)), np.zeros((6, 2, 3, 3))      # K = 2*3*3 = 18 rows per group
     plan = conv_module.plan_convolution(x, w, 2, 9, 9)
     assert plan.keep_cols and plan.workspace is None and plan.bias_per_chunk
@@ -167,6 +168,21 @@ def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
     plan = conv_module.plan_convolution(x, w, 2, 9, 9)
     assert not plan.keep_cols and plan.workspace.shape == (18 * plan.chunk * 9 * 9,)
 
+
+
+def test_a_process_with_several_threads_unfolds_larger_chunks_and_keeps_them(monkeypatch):
+    # The small preset's conv2 at batch 64 (32 channels, 16 per group, 5x5, 15x15 outputs): its
+    # cols, 2 groups x 400 rows x 64*225 columns of float32 = 46 MB, are kept with two threads
+    # and unfolded again with one; a chunk holds 2 MB or 8 MB of one group's cols.
+    x, w = np.zeros((64, 32, 15, 15), np.float32), np.zeros((64, 16, 5, 5), np.float32)
+    per_image = 400 * 225 * 4
+    monkeypatch.setenv("MINITORCH_THREADS", "1")
+    one = conv_module.plan_convolution(x, w, 2, 15, 15, pad=2)
+    assert not one.keep_cols and one.chunk == conv_module.CHUNK_BYTES // per_image == 5
+    monkeypatch.setenv("MINITORCH_THREADS", "2")
+    two = conv_module.plan_convolution(x, w, 2, 15, 15, pad=2)
+    assert two.keep_cols and two.workspace is None
+    assert two.chunk == conv_module.THREADED_CHUNK_BYTES // per_image == 23
 
 def test_col2im_sums_overlapping_windows():
     # A 3x3 image, 2x2 kernel, stride 1: the centre pixel lies in all four
@@ -400,6 +416,7 @@ def test_backward_unfolding_again_equals_keeping_cols(monkeypatch, layout):
     w = rng.standard_normal((6, 2, 3, 3))
     b = rng.standard_normal(6)
     dy = rng.standard_normal((5, 6, 9, 9))
+    monkeypatch.setenv("MINITORCH_THREADS", "1")                      # the one-thread sizes
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * 18 * 81 * 8)   # two images per chunk
     kept = F.conv2d_backward(dy, F.conv2d_forward(x, w, b, 1, 1, 2)[1])
     monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)

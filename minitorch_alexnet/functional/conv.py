@@ -27,15 +27,22 @@ works on a few images at a time (``images_per_chunk``): a chunk's cols (about CH
 stays in the processor's cache between the unfolding and the matrix product that reads it.
 Since the columns of cols are (image, pixel) pairs, the images of a chunk are a block of
 columns and each product splits by chunk exactly: dW_g is the sum of the chunks' dY_g @ cols.T.
-The CPU unfolds each chunk into one workspace, reused chunk after chunk, in forward and again
-in backward, instead of keeping every chunk's cols for backward: kept cols (35 MB for the small
-preset's conv2 at batch 64) go out to memory and come back, while unfolding again reads the
-layer's input, KH*KW times smaller, into a workspace that is already in cache. Only a layer whose
-cols fit in one chunk (KEEP_COLS_BYTES) keeps them. Measured on the 2-core machine (small
-preset, batch 64 per process, `mpiexec -n 2`, rounds interleaved): a training step took
-104 ms with 2 MB chunks unfolded again against 116 ms with 8 MB chunks kept (one process
-alone: 99 against 108); two processes share one 32 MB cache, so smaller chunks gain most
-there. The GPU computes the whole batch as one chunk and keeps its cols for backward.
+A process that runs one thread (each process of ``mpiexec -n 2`` on two cores) unfolds each
+chunk into one workspace, reused chunk after chunk, in forward and again in backward, instead
+of keeping every chunk's cols for backward: kept cols (35 MB for the small preset's conv2 at
+batch 64) go out to memory and come back, while unfolding again reads the layer's input, KH*KW
+times smaller, into a workspace that is already in cache. Only a layer whose cols fit in one
+chunk (KEEP_COLS_BYTES) keeps them. Measured on the 2-core machine (small preset, batch 64 per
+process, `mpiexec -n 2`, rounds interleaved): a training step took 104 ms with 2 MB chunks
+unfolded again against 116 ms with 8 MB chunks kept; two processes share one 32 MB cache.
+A process whose layers run on several threads (one process alone on the machine, the default)
+unfolds larger chunks and keeps their cols (THREADED_CHUNK_BYTES, THREADED_KEEP_COLS_BYTES):
+each chunk costs every thread a hand-over, in the unfolding and in BLAS, so fewer, larger
+chunks, unfolded once, pay off there. Measured on the same machine, rounds interleaved, the
+built-in data's default run (one process, two threads) trained at 278, 270, 345, 347, 312,
+347, 283, 270 images/s with 8 MB chunks kept against 247, 322, 266, 276, 268, 246, 266, 230
+with 2 MB chunks unfolded again (epoch 2 of 2; medians 298 and 266). The GPU computes the whole
+batch as one chunk and keeps its cols.
 
 Which unfolding (``unfold_layout``). The GPU always runs ``im2col`` (kernels/im2col.cu). The
 CPU picks, per layer, the layout that NumPy copies in longer contiguous runs (see im2col.py):
@@ -69,8 +76,9 @@ The memory plan in one place. Every choice above that depends on the device or t
 (the layout, images per chunk, keeping cols or not, the workspace, where the bias is added, how
 dx is computed) is made by ``plan_convolution``, which returns a ``ConvPlan``.
 ``conv2d_forward`` and ``conv2d_backward`` are the formulas above with one plan lookup each.
-The chunks, keeping the cols or unfolding again, and the workspace give the same numbers bit
-for bit; the layout and the dx method add the same products in another order.
+For one chunk size, keeping the cols or unfolding again and the workspace give the same
+numbers bit for bit; another chunk size sums dW_g's chunks in other groups, and the layout and
+the dx method add the same products in another order (float32 results then differ by rounding).
 """
 from typing import NamedTuple, Optional
 
@@ -79,10 +87,21 @@ from ..caches import ConvCache
 from ..checks import check_float_array, check_same_device, check_shape, output_size
 from ._dispatch import cuda_ops, matmul
 from .im2col import col2im, im2col, im2row, row2im
-from ._parallel import one_block_per_worker, run_blocks
+from ._parallel import one_block_per_worker, run_blocks, worker_count
 
 CHUNK_BYTES = 2 * 2**20        # about the size of cols for one chunk of images on the CPU
 KEEP_COLS_BYTES = CHUNK_BYTES  # keep a layer's cols for backward up to this size (else unfold again)
+THREADED_CHUNK_BYTES = 8 * 2**20          # the same two, for a process that runs several
+THREADED_KEEP_COLS_BYTES = 128 * 2**20    # threads (module docstring)
+
+
+def memory_budget():
+    """(bytes of one chunk's cols, bytes of a layer's cols kept for backward) on the CPU: the
+    THREADED_ sizes when this process's layers run on several threads, else the one-thread sizes
+    (module docstring)."""
+    if worker_count() > 1:
+        return THREADED_CHUNK_BYTES, THREADED_KEEP_COLS_BYTES
+    return CHUNK_BYTES, KEEP_COLS_BYTES
 
 
 # ---- the memory plan: how the products are laid out and split, never what they compute ----------
@@ -112,14 +131,14 @@ class ConvPlan(NamedTuple):
 def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None, stride=1, pad=0):
     """The ``ConvPlan`` of convolving x (N, C, H, W) with w (F, C/groups, KH, KW) into
     (N, F, OH, OW). ``keep_cols`` is None in forward (keep the cols unless all of them exceed
-    KEEP_COLS_BYTES) and, in backward, whether forward kept them."""
+    the kept-cols size of ``memory_budget``) and, in backward, whether forward kept them."""
     c_per_group, kh, kw = w.shape[1:]
     k = c_per_group * kh * kw                          # rows of one group's cols
     on_gpu = is_cuda(x)
     chunk = images_per_chunk(x, k, out_h, out_w)
     if keep_cols is None:
         all_cols_bytes = groups * k * x.shape[0] * out_h * out_w * x.dtype.itemsize
-        keep_cols = on_gpu or all_cols_bytes <= KEEP_COLS_BYTES
+        keep_cols = on_gpu or all_cols_bytes <= memory_budget()[1]
     workspace = None
     if not keep_cols:                                  # one group's cols of one chunk
         workspace = get_array_module(x).empty(k * chunk * out_h * out_w, dtype=x.dtype)
@@ -130,11 +149,11 @@ def plan_convolution(x, w, groups, out_h, out_w, keep_cols=None, stride=1, pad=0
 
 def images_per_chunk(x, rows, out_h, out_w):
     """How many images to unfold at once: all of them on the GPU; on the CPU as many as keep
-    one group's cols (``rows`` x images*OH*OW) within CHUNK_BYTES, at least one."""
+    one group's cols (``rows`` x images*OH*OW) within ``memory_budget``'s chunk, at least one."""
     if is_cuda(x):
         return x.shape[0]
     per_image = rows * out_h * out_w * x.dtype.itemsize
-    return max(1, min(x.shape[0], CHUNK_BYTES // per_image))
+    return max(1, min(x.shape[0], memory_budget()[0] // per_image))
 
 
 def unfold_layout(x, c_per_group, out_w):
