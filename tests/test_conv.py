@@ -171,9 +171,9 @@ def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
 
 
 def test_a_process_with_several_threads_unfolds_larger_chunks_and_keeps_them(monkeypatch):
-    # The small preset's conv2 at batch 64 (32 channels, 16 per group, 5x5, 15x15 outputs): its
-    # cols, 2 groups x 400 rows x 64*225 columns of float32 = 46 MB, are kept with two threads
-    # and unfolded again with one; a chunk holds 2 MB or 8 MB of one group's cols.
+    # The default run's conv2 at batch 64 (width 0.5: 16 channels per group, 5x5, 15x15
+    # outputs): its cols, 2 groups x 400 rows x 64*225 columns of float32 = 46 MB, are kept with
+    # two threads and unfolded again with one; a chunk holds 2 MB or 8 MB of one group's cols.
     x, w = np.zeros((64, 32, 15, 15), np.float32), np.zeros((64, 16, 5, 5), np.float32)
     per_image = 400 * 225 * 4
     monkeypatch.setenv("MINITORCH_THREADS", "1")

@@ -35,14 +35,12 @@ times smaller, into a workspace that is already in cache. Only a layer whose col
 chunk (KEEP_COLS_BYTES) keeps them. Measured on the 2-core machine (small preset, batch 64 per
 process, `mpiexec -n 2`, rounds interleaved): a training step took 104 ms with 2 MB chunks
 unfolded again against 116 ms with 8 MB chunks kept; two processes share one 32 MB cache.
-A process whose layers run on several threads (one process alone on the machine, the default)
-unfolds larger chunks and keeps their cols (THREADED_CHUNK_BYTES, THREADED_KEEP_COLS_BYTES):
-each chunk costs every thread a hand-over, in the unfolding and in BLAS, so fewer, larger
-chunks, unfolded once, pay off there. Measured on the same machine, rounds interleaved, the
-built-in data's default run (one process, two threads) trained at 278, 270, 345, 347, 312,
-347, 283, 270 images/s with 8 MB chunks kept against 247, 322, 266, 276, 268, 246, 266, 230
-with 2 MB chunks unfolded again (epoch 2 of 2; medians 298 and 266). The GPU computes the whole
-batch as one chunk and keeps its cols.
+A process whose layers run on several threads (one process alone, the default) unfolds 8 MB
+chunks and keeps their cols (the THREADED_ sizes): each chunk costs every thread a hand-over,
+in the unfolding and in BLAS, so fewer chunks, unfolded once, pay off. The built-in data's
+default run (one process, two threads; rounds interleaved, epoch 2 of 2) trained at 270-347
+images/s, median 298, with 8 MB chunks kept against 230-322, median 266, with 2 MB chunks
+unfolded again (faster in 7 rounds of 8). The GPU computes the whole batch as one chunk.
 
 Which unfolding (``unfold_layout``). The GPU always runs ``im2col`` (kernels/im2col.cu). The
 CPU picks, per layer, the layout that NumPy copies in longer contiguous runs (see im2col.py):
@@ -97,8 +95,7 @@ THREADED_KEEP_COLS_BYTES = 128 * 2**20    # threads (module docstring)
 
 def memory_budget():
     """(bytes of one chunk's cols, bytes of a layer's cols kept for backward) on the CPU: the
-    THREADED_ sizes when this process's layers run on several threads, else the one-thread sizes
-    (module docstring)."""
+    THREADED_ sizes when the layers run on several threads (module docstring)."""
     if worker_count() > 1:
         return THREADED_CHUNK_BYTES, THREADED_KEEP_COLS_BYTES
     return CHUNK_BYTES, KEEP_COLS_BYTES
