@@ -121,7 +121,8 @@ class TrainConfig:
                                 if self.crop_padding or paper or builtin
                                 else self.image_size + 2 * SMALL_RECIPE_CROP_MARGIN)
         if not isinstance(self.val_every, int) or self.val_every < 1:
-            raise ValueError(f"--val-every must be a positive number of epochs, got {self.val_every!r}")
+            raise ValueError(f"--val-every must be a positive number of epochs, "
+                             f"got {self.val_every!r}")
         if self.schedule == "plateau" and self.val_every != 1:
             raise ValueError(f"the plateau schedule divides the rate when validation error stops "
                              f"improving, so it validates every epoch; --val-every "
@@ -130,7 +131,8 @@ class TrainConfig:
 
     def _check_crop_padding(self):
         if not isinstance(self.crop_padding, int) or self.crop_padding < 0:
-            raise ValueError(f"--crop-padding must be a number of pixels >= 0, got {self.crop_padding!r}")
+            raise ValueError(f"--crop-padding must be a number of pixels >= 0, "
+                             f"got {self.crop_padding!r}")
         if self.crop_padding and self.dataset == "folder":
             raise ValueError("--crop-padding pads the data sets held in memory (builtin, "
                              "fashion-mnist, cifar10); folder images are resized to --stored-size")

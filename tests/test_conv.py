@@ -169,7 +169,6 @@ def test_plan_keeps_the_cols_or_unfolds_into_one_workspace(monkeypatch):
     assert not plan.keep_cols and plan.workspace.shape == (18 * plan.chunk * 9 * 9,)
 
 
-
 def test_a_process_with_several_threads_unfolds_larger_chunks_and_keeps_them(monkeypatch):
     # The default run's conv2 at batch 64 (width 0.5: 16 channels per group, 5x5, 15x15
     # outputs): its cols, 2 groups x 400 rows x 64*225 columns of float32 = 46 MB, are kept with
@@ -183,6 +182,7 @@ def test_a_process_with_several_threads_unfolds_larger_chunks_and_keeps_them(mon
     two = conv_module.plan_convolution(x, w, 2, 15, 15, pad=2)
     assert two.keep_cols and two.workspace is None
     assert two.chunk == conv_module.THREADED_CHUNK_BYTES // per_image == 23
+
 
 def test_col2im_sums_overlapping_windows():
     # A 3x3 image, 2x2 kernel, stride 1: the centre pixel lies in all four
