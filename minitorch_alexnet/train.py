@@ -101,7 +101,7 @@ def add_recipe_flags(group):
     add("--no-flip", dest="flip", action="store_false", help="turn off random horizontal flips")
     add("--warmup", type=float, metavar="EPOCHS",
         help="ramp the learning rate up linearly over the first EPOCHS epochs (default: 0.5 "
-             "small, 0 paper)")
+             "small, and at least 100 steps, at most half the run; 0 paper)")
     add("--label-smoothing", type=float, metavar="EPS",
         help="train towards (1 - EPS) on the label and EPS / classes everywhere (default: 0.1 "
              "small, 0 paper)")
@@ -186,6 +186,7 @@ def flags_given(argv):
 
 def config_from_args(args):
     values = {k: v for k, v in vars(args).items() if k != "resume"}
+    values["warmup_min_steps"] = None    # a new run: the recipe's (no flag; from_dict says why)
     if values.get("columns"):
         values["columns"] = [d.strip() for d in values["columns"].split(",")]
         if len(values["columns"]) != 2:

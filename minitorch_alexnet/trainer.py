@@ -81,7 +81,7 @@ class Trainer:
         c, steps = self.config, len(self.train_loader)
         self.schedule = Schedule(c.schedule, c.lr, epochs=c.epochs, steps_per_epoch=steps,
                                  patience=c.patience, step_epochs=c.lr_step,
-                                 warmup_steps=round(c.warmup * steps),
+                                 warmup_steps=c.warmup_steps(steps),
                                  length_known=not c.time_budget)
         self.epoch, self.batches_done, self.global_step = 0, 0, 0
         self.history = []

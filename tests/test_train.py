@@ -20,6 +20,7 @@ from minitorch_alexnet.data import build_datasets
 from minitorch_alexnet.run_state import load_run_state, preprocess_from_checkpoint
 from minitorch_alexnet.schedule import Schedule
 from minitorch_alexnet.train_config import TrainConfig
+from minitorch_alexnet.trainer import Trainer
 
 import helpers_train as h
 
@@ -230,11 +231,11 @@ def test_real_data_gets_the_small_recipe_grey_or_colour(tmp_path, dataset, write
     assert status == 0, err
     config = json.loads((run_dir / "config.json").read_text())
     assert {k: config[k] for k in ("width", "fc_width", "std", "batch_size", "lr", "warmup",
-                                   "label_smoothing", "weight_decay", "flip_test", "ten_crop",
-                                   "image_size", "stored_size")} == {
+                                   "warmup_min_steps", "label_smoothing", "weight_decay",
+                                   "flip_test", "ten_crop", "image_size", "stored_size")} == {
         "width": 0.5, "fc_width": 2.0, "std": True, "batch_size": 256, "lr": 0.16, "warmup": 0.5,
-        "label_smoothing": 0.1, "weight_decay": 2.5e-4, "flip_test": True, "ten_crop": True,
-        "image_size": crop, "stored_size": crop + 2}
+        "warmup_min_steps": 100, "label_smoothing": 0.1, "weight_decay": 2.5e-4,
+        "flip_test": True, "ten_crop": True, "image_size": crop, "stored_size": crop + 2}
     assert math.isfinite(h.read_metrics(run_dir)[0]["train_loss"])
 
 
@@ -254,12 +255,37 @@ def test_builtin_data_gets_the_recipe_gently_and_the_paper_preset_its_own():
         (1.0, 0.01, 36, 256, False)
 
 
+def test_the_recipes_warm_up_lasts_100_steps_at_least_and_half_the_run_at_most():
+    recipe = TrainConfig(dataset="fashion-mnist").resolved()
+    assert (recipe.warmup, recipe.warmup_min_steps, recipe.epochs) == (0.5, 100, 20)
+    assert recipe.warmup_steps(235) == 118          # Fashion-MNIST: half an epoch is longer
+    assert recipe.warmup_steps(30) == 100           # 7,680 images: half an epoch is 15 steps
+    assert recipe.warmup_steps(8) == 80             # 20 epochs of 8 steps: half the run
+    assert TrainConfig(dataset="cifar10", epochs=3).resolved().warmup_steps(40) == 60
+    # --warmup given is exactly that many epochs; the built-in pictures and the paper: no floor
+    given = TrainConfig(dataset="fashion-mnist", warmup=0.5).resolved()
+    assert (given.warmup_min_steps, given.warmup_steps(30)) == (0, 15)
+    assert TrainConfig(dataset="fashion-mnist", warmup=0.0).resolved().warmup_steps(30) == 0
+    assert TrainConfig().resolved().warmup_steps(30) == 15
+    assert TrainConfig(preset="paper", dataset="folder").resolved().warmup_steps(30) == 0
+
+
+def test_the_trainer_warms_up_over_the_recipes_steps(tmp_path):
+    folder = h.write_fashion_mnist(str(tmp_path / "data"), n_train=64)
+    config = TrainConfig(dataset="fashion-mnist", data_dir=folder, width=0.125, batch_size=16,
+                         epochs=20, workers=1, progress=False, run_dir=str(tmp_path / "run"))
+    schedule = Trainer(config, out=io.StringIO()).schedule     # 4 steps an epoch, 80 in all
+    assert schedule.warmup_steps == 40                          # not round(0.5 * 4) = 2
+    assert schedule.lr_for_step(0, 0) == pytest.approx(0.16 / 40)
+
+
 def test_a_checkpoint_from_before_the_recipe_resumes_as_it_trained():
     saved = {"preset": "small", "dataset": "fashion-mnist", "width": 0.75, "batch_size": 64,
              "lr": 0.02, "warmup": 0.0, "label_smoothing": 0.0, "epochs": 15, "stored_size": 30}
     config = TrainConfig.from_dict(saved).resolved()
     assert (config.fc_width, config.std, config.flip_test, config.ten_crop) == (0.75, False, False, False)
     assert (config.width, config.batch_size, config.lr) == (0.75, 64, 0.02)
+    assert config.warmup_steps(30) == 0                # no warm-up floor: it had none
 
 
 def test_paper_preset_on_a_folder(tmp_path):
