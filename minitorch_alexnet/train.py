@@ -186,7 +186,6 @@ def flags_given(argv):
 
 def config_from_args(args):
     values = {k: v for k, v in vars(args).items() if k != "resume"}
-    values["warmup_min_steps"] = None    # a new run: the recipe's (no flag; from_dict says why)
     if values.get("columns"):
         values["columns"] = [d.strip() for d in values["columns"].split(",")]
         if len(values["columns"]) != 2:

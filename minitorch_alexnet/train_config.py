@@ -25,9 +25,10 @@ from .data import default_stored_size
 #                        at 1.05-1.15x its images/s (larger products, half the allreduces)
 #   warm-up 0.5 epochs   the rate ramps up from 0 before the cosine decay (schedule.py),
 #                        over 100 steps at least (at most half the run): half an epoch is
-#                        118 steps on Fashion-MNIST and 98 on CIFAR-10, but 15 on 7,680 of
-#                        its images, where lr 0.16 overflowed in fc7 in epoch 2; over 100
-#                        steps, 20 epochs of 7,680 and 2,560 images trained to 88% and 84%
+#                        118 steps on Fashion-MNIST and 98 on CIFAR-10, but 15 on 7,680
+#                        Fashion-MNIST images, where lr 0.16 overflowed in fc7 in epoch 2;
+#                        over 100 steps, 20 epochs of 7,680 and 2,560 images trained to 88%
+#                        and 84%
 #   label smoothing 0.1  targets 0.91 on the label, 0.01 elsewhere (functional/loss.py)
 #   weight decay 2.5e-4  half the paper's 5e-4: label smoothing and dropout already regularise
 #   epochs 20            about 30 minutes in one process; --time-budget sizes it instead
@@ -113,7 +114,7 @@ class TrainConfig:
                 "schedule": "plateau" if paper else "cosine",
                 "image_size": 227 if paper else (28 if self.dataset == "fashion-mnist" else 32)}
         if self.warmup_min_steps is None and self.warmup is not None:
-            self.warmup_min_steps = 0            # --warmup given: exactly that many epochs
+            self.warmup_min_steps = 0     # --warmup given, or a saved run's: exactly those epochs
         if paper:
             fill.update(epochs=90, batch_size=128, lr=0.01, weight_decay=5e-4, width=1.0,
                         warmup=0.0, label_smoothing=0.0, flip_test=False, ten_crop=False,
@@ -169,10 +170,10 @@ class TrainConfig:
         """A TrainConfig from a dict of settings (a checkpoint's ``config``); unknown names are
         left out, missing ones take their defaults, except the settings added after the run
         was saved: those take the values it trained with (fc6 and fc7 scaled with --width,
-        pixels divided by 255, no flip test, no minimum warm-up)."""
+        pixels divided by 255, no flip test)."""
         known = {f.name for f in fields(cls)}
         trained_with = {"fc_width": values.get("width"), "std": False, "flip_test": False,
-                        "ten_crop": False, "warmup_min_steps": 0}
+                        "ten_crop": False}
         values = dict(trained_with, **values)
         return cls(**{k: v for k, v in values.items() if k in known})
 
